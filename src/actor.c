@@ -1,0 +1,716 @@
+/*
+ * actor.c
+ *		Who is acting: the cmp.actor setting, its cache, and what the
+ *		row-level security policies read.
+ *
+ * The acting CMP user is kept in the superuser-only setting cmp.actor.  Only
+ * cmp.set_actor (EXECUTE granted by the DBA) changes it for other roles, so a
+ * client cannot forge it with SET, set_config or ALTER ROLE; being a setting,
+ * it ends with the transaction when set locally, is rolled back with it, is
+ * cleared by RESET ALL and DISCARD ALL, and is copied to parallel workers.
+ * With no actor set, a superuser is the system actor and any other role acts
+ * as the user whose db_role it is, if any.
+ *
+ * The resolved actor (kind, account, visible customers) is cached for the
+ * backend.  Changes that can alter it fire a statement trigger that sends a
+ * relcache invalidation of the changed table; every backend drops its cache
+ * when it receives one.
+ *
+ * The policies fold cmp.actor_policy_kind() into a constant at plan time
+ * (see the install script), so every plan is shaped for one kind of actor.
+ * We therefore reset the plan cache whenever the kind changes; a plan shaped
+ * for one kind but run for another shows nothing, never too much, because
+ * each per-query value answers only for its own kind.
+ */
+#include "reseller_onboarding.h"
+
+#include "access/htup_details.h"
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "commands/trigger.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/plancache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+PG_FUNCTION_INFO_V1(set_actor);
+PG_FUNCTION_INFO_V1(clear_actor);
+PG_FUNCTION_INFO_V1(actor_id);
+PG_FUNCTION_INFO_V1(whoami);
+PG_FUNCTION_INFO_V1(actor_sees_all);
+PG_FUNCTION_INFO_V1(actor_account_id);
+PG_FUNCTION_INFO_V1(actor_customer_ids);
+PG_FUNCTION_INFO_V1(actor_is_active);
+PG_FUNCTION_INFO_V1(actor_policy_kind);
+PG_FUNCTION_INFO_V1(actor_cache_invalidate);
+
+#define ACTOR_GUC "cmp.actor"
+
+/* the setting's text and the user id it names (0: none) */
+static char *actor_setting = NULL;
+static int64 actor_setting_id = 0;
+
+/* the resolved actor, valid for (actor_setting_id, outer user) */
+typedef struct ActorCache
+{
+	bool		valid;
+	int64		setting_id;
+	Oid			outer_user;
+	bool		locked;
+	Actor		actor;
+} ActorCache;
+
+static ActorCache cache;
+static MemoryContext ActorContext = NULL;	/* lives for the backend */
+static MemoryContext ResolvedContext = NULL;	/* reset at each resolution */
+
+/* relations whose changes invalidate the cache, looked up lazily */
+static Oid	app_user_relid = InvalidOid;
+static Oid	user_customer_relid = InvalidOid;
+static Oid	customer_relid = InvalidOid;
+static Oid	extension_owner = InvalidOid;
+
+/*
+ * The kind every valid cached plan was folded for.  KIND_UNSET: no plan has
+ * been folded since the last reset.  The context level of a user never
+ * changes, so we remember it per user id and can tell in the setting's
+ * assign hook, without catalog access, whether a new actor needs new plans.
+ */
+#define KIND_UNSET (-1)
+static int	folded_kind = KIND_UNSET;
+
+typedef struct KindEntry
+{
+	int64		user_id;
+	ActorKind	kind;
+} KindEntry;
+
+static HTAB *kind_by_user = NULL;
+
+/* the kind of actor a role with no actor set is mapped to, if known */
+static Oid	mapped_role = InvalidOid;
+static int	mapped_kind = KIND_UNSET;
+
+static KeptPlan user_by_id = {
+	"SELECT u.user_id, u.context_level, u.account_id, u.is_admin, u.status"
+	"  FROM cmp.app_user u WHERE u.user_id OPERATOR(pg_catalog.=) $1",
+	1, {INT8OID}
+};
+static KeptPlan user_by_role = {
+	"SELECT u.user_id, u.context_level, u.account_id, u.is_admin, u.status"
+	"  FROM cmp.app_user u WHERE u.db_role OPERATOR(pg_catalog.=) $1",
+	1, {NAMEOID}
+};
+static KeptPlan visible_customers = {
+	"SELECT uc.customer_id FROM cmp.user_customer uc"
+	"  JOIN cmp.customer c ON c.customer_id OPERATOR(pg_catalog.=) uc.customer_id"
+	" WHERE uc.user_id OPERATOR(pg_catalog.=) $1"
+	"   AND c.status OPERATOR(pg_catalog.=) ANY (ARRAY['ACTIVE', 'SUSPENDED'])"
+	" ORDER BY uc.customer_id",
+	1, {INT8OID}
+};
+static KeptPlan whoami_user = {
+	"SELECT u.login, pg_catalog.array_agg(uc.customer_id ORDER BY uc.customer_id)"
+	"         FILTER (WHERE uc.customer_id IS NOT NULL)"
+	"  FROM cmp.app_user u"
+	"  LEFT JOIN cmp.user_customer uc ON uc.user_id OPERATOR(pg_catalog.=) u.user_id"
+	" WHERE u.user_id OPERATOR(pg_catalog.=) $1 GROUP BY u.login",
+	1, {INT8OID}
+};
+
+static ActorKind
+KindFromText(const char *s)
+{
+	if (strcmp(s, "CSP") == 0)
+		return ACTOR_CSP;
+	if (strcmp(s, "ACCOUNT") == 0)
+		return ACTOR_ACCOUNT;
+	if (strcmp(s, "CUSTOMER") == 0)
+		return ACTOR_CUSTOMER;
+	return ACTOR_NONE;
+}
+
+const char *
+ActorKindName(ActorKind kind)
+{
+	switch (kind)
+	{
+		case ACTOR_SYSTEM:
+			return "SYSTEM";
+		case ACTOR_CSP:
+			return "CSP";
+		case ACTOR_ACCOUNT:
+			return "ACCOUNT";
+		case ACTOR_CUSTOMER:
+			return "CUSTOMER";
+		default:
+			return "NONE";
+	}
+}
+
+static bool
+ParseActorId(const char *s, int64 *id)
+{
+	char	   *end;
+	long long	v;
+
+	*id = 0;
+	if (s == NULL || *s == '\0')
+		return true;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v <= 0)
+		return false;
+	*id = (int64) v;
+	return true;
+}
+
+static void
+RememberKind(int64 user_id, ActorKind kind)
+{
+	KindEntry  *e;
+	bool		found;
+
+	if (kind_by_user == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(KindEntry);
+		ctl.hcxt = ActorContext;
+		kind_by_user = hash_create("cmp actor kinds", 256, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	/* a bound on memory for sessions that serve very many users */
+	if (hash_get_num_entries(kind_by_user) > 100000)
+	{
+		hash_destroy(kind_by_user);
+		kind_by_user = NULL;
+		RememberKind(user_id, kind);
+		return;
+	}
+	e = hash_search(kind_by_user, &user_id, HASH_ENTER, &found);
+	e->kind = kind;
+}
+
+static int
+KnownKind(int64 user_id)
+{
+	KindEntry  *e;
+
+	if (kind_by_user == NULL)
+		return KIND_UNSET;
+	e = hash_search(kind_by_user, &user_id, HASH_FIND, NULL);
+	return e ? (int) e->kind : KIND_UNSET;
+}
+
+/*
+ * Called when the actor may have become one of another kind.  Plans folded
+ * for a kind show nothing to an actor of another kind, so a change to nobody
+ * needs no new plans; any other change does.
+ */
+static void
+KindMayChange(int new_kind)
+{
+	if (folded_kind == KIND_UNSET)
+		return;
+	if (new_kind == ACTOR_NONE || new_kind == folded_kind)
+		return;
+	ResetPlanCache();
+	folded_kind = KIND_UNSET;
+}
+
+static bool
+check_actor(char **newval, void **extra, GucSource source)
+{
+	int64		id;
+
+	if (!ParseActorId(*newval, &id))
+	{
+		GUC_check_errdetail("The actor is a CMP user id, a positive integer.");
+		return false;
+	}
+	return true;
+}
+
+static void
+assign_actor(const char *newval, void *extra)
+{
+	int64		id;
+
+	if (!ParseActorId(newval, &id) || id == actor_setting_id)
+		return;
+	actor_setting_id = id;
+	cache.valid = false;
+	if (id != 0)
+		KindMayChange(KnownKind(id));
+	else if (mapped_role == GetOuterUserId())
+		KindMayChange(mapped_kind);
+	else
+		KindMayChange(KIND_UNSET);
+}
+
+/* Relation ids and the owner, looked up once per extension lifetime. */
+static bool
+LookupRelations(void)
+{
+	Oid			nsp;
+	HeapTuple	tup;
+
+	if (OidIsValid(app_user_relid))
+		return true;
+	nsp = get_namespace_oid("cmp", true);
+	if (!OidIsValid(nsp))
+		return false;
+	app_user_relid = get_relname_relid("app_user", nsp);
+	user_customer_relid = get_relname_relid("user_customer", nsp);
+	customer_relid = get_relname_relid("customer", nsp);
+	if (!OidIsValid(app_user_relid))
+		return false;
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(app_user_relid));
+	if (!HeapTupleIsValid(tup))
+	{
+		app_user_relid = InvalidOid;
+		return false;
+	}
+	extension_owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return true;
+}
+
+static void
+ActorRelcacheCallback(Datum arg, Oid relid)
+{
+	if (relid != InvalidOid && relid != app_user_relid &&
+		relid != user_customer_relid && relid != customer_relid)
+		return;
+	cache.valid = false;
+	if (relid == InvalidOid || relid == app_user_relid)
+	{
+		/* the extension may be gone, or a role's mapping may have changed */
+		if (relid == InvalidOid)
+			app_user_relid = user_customer_relid = customer_relid = InvalidOid;
+		mapped_role = InvalidOid;
+		mapped_kind = KIND_UNSET;
+		if (actor_setting_id == 0)
+			KindMayChange(KIND_UNSET);
+	}
+}
+
+/*
+ * A cache built from a transaction snapshot may be older than invalidations
+ * already received; it must not outlive that transaction.
+ */
+static void
+ActorXactCallback(XactEvent event, void *arg)
+{
+	if ((event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		 event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT) &&
+		IsolationUsesXactSnapshot())
+		cache.valid = false;
+}
+
+void
+ActorInit(void)
+{
+	ActorContext = AllocSetContextCreate(TopMemoryContext, "cmp actor",
+										 ALLOCSET_SMALL_SIZES);
+	ResolvedContext = AllocSetContextCreate(ActorContext, "cmp resolved actor",
+											ALLOCSET_SMALL_SIZES);
+	DefineCustomStringVariable(ACTOR_GUC,
+							   "The CMP user on whose behalf this session acts.",
+							   "Set it with cmp.set_actor(); only superusers can set it directly.",
+							   &actor_setting,
+							   "",
+							   PGC_SUSET,
+							   GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   check_actor, assign_actor, NULL);
+	MarkGUCPrefixReserved("cmp");
+	CacheRegisterRelcacheCallback(ActorRelcacheCallback, (Datum) 0);
+	RegisterXactCallback(ActorXactCallback, NULL);
+}
+
+/* Run a lookup as the extension's owner, so row-level security is not applied. */
+static int
+LookupAsOwner(KeptPlan *kp, Datum *values, const char *nulls)
+{
+	Oid			save_user;
+	int			save_sec;
+	volatile int rc = 0;
+	Snapshot	snap;
+
+	/*
+	 * Read committed work sees the latest data, so that no cache is built
+	 * from a snapshot older than an invalidation already processed.
+	 */
+	if (IsInParallelMode() || IsolationUsesXactSnapshot())
+		snap = GetActiveSnapshot();
+	else
+		snap = GetLatestSnapshot();
+
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(extension_owner,
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		rc = SPI_execute_snapshot(KeptPlanGet(kp), values, nulls, snap,
+								  InvalidSnapshot, true, false, 0);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+	PG_END_TRY();
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "actor lookup failed: %s", SPI_result_code_string(rc));
+	return (int) SPI_processed;
+}
+
+static void
+ResolveActor(void)
+{
+	Actor	   *a = &cache.actor;
+	Oid			outer = GetOuterUserId();
+	int64		setting_id = actor_setting_id;
+	bool		mapped = false;
+
+	MemoryContextReset(ResolvedContext);
+	memset(a, 0, sizeof(Actor));
+	cache.locked = false;
+	a->kind = ACTOR_NONE;
+
+	if (setting_id == 0 && superuser_arg(outer))
+		a->kind = ACTOR_SYSTEM;
+	else if (LookupRelations())
+	{
+		Datum		arg;
+		int			n;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (setting_id != 0)
+		{
+			arg = Int64GetDatum(setting_id);
+			n = LookupAsOwner(&user_by_id, &arg, NULL);
+		}
+		else
+		{
+			char	   *rolename = GetUserNameFromId(outer, true);
+			NameData	role;
+
+			n = 0;
+			if (rolename != NULL)
+			{
+				namestrcpy(&role, rolename);
+				arg = NameGetDatum(&role);
+				n = LookupAsOwner(&user_by_role, &arg, NULL);
+			}
+			mapped = true;
+		}
+		if (n == 1)
+		{
+			bool		isnull;
+			char	   *level = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+			char	   *status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
+
+			a->user_id = SpiGetInt64(0, 1, NULL);
+			a->kind = KindFromText(level);
+			a->account_id = SpiGetInt64(0, 3, NULL);
+			a->is_admin = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+													 SPI_tuptable->tupdesc, 4, &isnull));
+			cache.locked = strcmp(status, "ACTIVE") != 0;
+		}
+		if (a->kind == ACTOR_CUSTOMER && !cache.locked)
+		{
+			int			i;
+
+			arg = Int64GetDatum(a->user_id);
+			n = LookupAsOwner(&visible_customers, &arg, NULL);
+			a->ncustomers = n;
+			a->customer_ids = MemoryContextAlloc(ResolvedContext, sizeof(int64) * Max(n, 1));
+			for (i = 0; i < n; i++)
+				a->customer_ids[i] = SpiGetInt64(i, 1, NULL);
+		}
+		SPI_finish();
+	}
+
+	if (a->user_id != 0)
+		RememberKind(a->user_id, a->kind);
+	if (mapped)
+	{
+		mapped_role = outer;
+		mapped_kind = a->kind;
+	}
+	cache.setting_id = setting_id;
+	cache.outer_user = outer;
+	cache.valid = true;
+}
+
+const Actor *
+ActorCurrent(void)
+{
+	if (!cache.valid || cache.setting_id != actor_setting_id ||
+		cache.outer_user != GetOuterUserId())
+		ResolveActor();
+	return &cache.actor;
+}
+
+/* An actor that may act: somebody, and not LOCKED. */
+static bool
+ActorIsActive(const Actor *a)
+{
+	return a->kind != ACTOR_NONE && !cache.locked;
+}
+
+bool
+ActorSeesCustomer(const Actor *a, int64 customer_id)
+{
+	int			lo = 0,
+				hi = a->ncustomers - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (a->customer_ids[mid] == customer_id)
+			return true;
+		if (a->customer_ids[mid] < customer_id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return false;
+}
+
+void
+ActorRequire(const Actor *a, bool allowed, const char *operation)
+{
+	if (a->kind == ACTOR_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for %s", operation),
+				 errdetail("No CMP user is acting in this session."),
+				 errhint("Call cmp.set_actor() first, or map this database role to a CMP user.")));
+	if (cache.locked)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for %s", operation),
+				 errdetail("CMP user %lld is locked.", (long long) a->user_id)));
+	if (!allowed)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for %s", operation),
+				 errdetail("A %s user%s may not do this.", ActorKindName(a->kind),
+						   a->is_admin ? " with admin rights" : "")));
+}
+
+const char *
+ActorDbRole(void)
+{
+	char	   *name = GetUserNameFromId(GetOuterUserId(), true);
+
+	return name ? name : "";
+}
+
+/* ---- SQL-callable ---- */
+
+static void
+SetActorSetting(const char *value, bool is_local)
+{
+	(void) set_config_option(ACTOR_GUC, value, PGC_SUSET, PGC_S_SESSION,
+							 is_local ? GUC_ACTION_LOCAL : GUC_ACTION_SET,
+							 true, 0, false);
+}
+
+Datum
+set_actor(PG_FUNCTION_ARGS)
+{
+	int64		user_id;
+	bool		is_local = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
+	Datum		arg;
+	char		buf[32];
+	char	   *level;
+	char	   *status;
+
+	RequireNotNull(fcinfo, 0, "user_id");
+	user_id = PG_GETARG_INT64(0);
+	if (!LookupRelations())
+		elog(ERROR, "the cmp schema is missing");
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	arg = Int64GetDatum(user_id);
+	if (LookupAsOwner(&user_by_id, &arg, NULL) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("user %lld does not exist", (long long) user_id)));
+	level = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
+	if (strcmp(status, "ACTIVE") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("user %lld is locked", (long long) user_id),
+				 errhint("A locked user cannot act; unlock it with cmp.set_user_status().")));
+	RememberKind(user_id, KindFromText(level));
+	SPI_finish();
+
+	snprintf(buf, sizeof(buf), INT64_FORMAT, user_id);
+	SetActorSetting(buf, is_local);
+	PG_RETURN_VOID();
+}
+
+Datum
+clear_actor(PG_FUNCTION_ARGS)
+{
+	SetActorSetting("", false);
+	PG_RETURN_VOID();
+}
+
+Datum
+actor_id(PG_FUNCTION_ARGS)
+{
+	const Actor *a = ActorCurrent();
+
+	if (a->user_id == 0 || cache.locked)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(a->user_id);
+}
+
+Datum
+whoami(PG_FUNCTION_ARGS)
+{
+	const Actor *a = ActorCurrent();
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {true, true, true, true, true};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	if (a->kind == ACTOR_SYSTEM)
+	{
+		values[2] = CStringGetTextDatum("SYSTEM");
+		nulls[2] = false;
+	}
+	else if (a->user_id != 0 && !cache.locked)
+	{
+		Datum		arg = Int64GetDatum(a->user_id);
+
+		values[0] = Int64GetDatum(a->user_id);
+		nulls[0] = false;
+		values[2] = CStringGetTextDatum(ActorKindName(a->kind));
+		nulls[2] = false;
+		if (a->account_id != 0)
+		{
+			values[3] = Int64GetDatum(a->account_id);
+			nulls[3] = false;
+		}
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (LookupAsOwner(&whoami_user, &arg, NULL) == 1)
+		{
+			bool		isnull;
+			Datum		ids;
+
+			values[1] = CStringGetTextDatum(SpiGetText(0, 1));
+			nulls[1] = false;
+			ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+			if (!isnull)
+			{
+				values[4] = SPI_datumTransfer(ids, false, -1);
+				nulls[4] = false;
+			}
+		}
+		SPI_finish();
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+Datum
+actor_sees_all(PG_FUNCTION_ARGS)
+{
+	const Actor *a = ActorCurrent();
+
+	PG_RETURN_BOOL(a->kind == ACTOR_CSP && !cache.locked);
+}
+
+Datum
+actor_account_id(PG_FUNCTION_ARGS)
+{
+	const Actor *a = ActorCurrent();
+
+	if (a->kind != ACTOR_ACCOUNT || cache.locked)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(a->account_id);
+}
+
+Datum
+actor_customer_ids(PG_FUNCTION_ARGS)
+{
+	const Actor *a = ActorCurrent();
+	Datum	   *elems;
+	int			i,
+				n = 0;
+
+	if (a->kind == ACTOR_CUSTOMER && !cache.locked)
+		n = a->ncustomers;
+	elems = palloc(sizeof(Datum) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(a->customer_ids[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL,
+										  TYPALIGN_DOUBLE));
+}
+
+Datum
+actor_is_active(PG_FUNCTION_ARGS)
+{
+	const Actor *a = ActorCurrent();
+
+	PG_RETURN_BOOL(ActorIsActive(a) && a->kind != ACTOR_SYSTEM);
+}
+
+/*
+ * Evaluated by the planner (the function is declared IMMUTABLE): the kind of
+ * actor the plan under construction is for.  Nobody gets the shape already
+ * in use, which shows nothing to nobody, so that sessions switching between
+ * an actor and none do not replan.
+ */
+Datum
+actor_policy_kind(PG_FUNCTION_ARGS)
+{
+	const Actor *a = ActorCurrent();
+	int			kind = a->kind == ACTOR_SYSTEM ? ACTOR_CSP : a->kind;
+
+	if (kind == ACTOR_NONE && folded_kind != KIND_UNSET)
+		kind = folded_kind;
+	else if (folded_kind != kind)
+	{
+		if (folded_kind != KIND_UNSET)
+			ResetPlanCache();
+		folded_kind = kind;
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(ActorKindName((ActorKind) kind)));
+}
+
+Datum
+actor_cache_invalidate(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "actor_cache_invalidate: not called as a trigger");
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}

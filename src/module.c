@@ -1,0 +1,13 @@
+/*
+ * module.c
+ *		Library entry point: each module initialises itself here.
+ */
+#include "reseller_onboarding.h"
+
+PG_MODULE_MAGIC;
+
+void
+_PG_init(void)
+{
+	ActorInit();
+}

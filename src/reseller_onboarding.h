@@ -1,0 +1,113 @@
+/*
+ * reseller_onboarding.h
+ *		What the modules of the extension share.
+ *
+ * Every SQL-callable function lives in the module of its concern; this header
+ * holds the internal interfaces between modules: the actor (actor.c), input
+ * validation (validate.c), the audit log (audit.c) and SPI helpers (spi.c).
+ */
+#ifndef RESELLER_ONBOARDING_H
+#define RESELLER_ONBOARDING_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/jsonb.h"
+
+/* ---- actor.c: who is acting ---- */
+
+typedef enum ActorKind
+{
+	ACTOR_NONE = 0,				/* nobody: sees nothing, may change nothing */
+	ACTOR_SYSTEM,				/* superuser with no actor set */
+	ACTOR_CSP,
+	ACTOR_ACCOUNT,
+	ACTOR_CUSTOMER
+} ActorKind;
+
+typedef struct Actor
+{
+	ActorKind	kind;
+	int64		user_id;		/* 0 for the system actor and for nobody */
+	int64		account_id;		/* 0 unless ACCOUNT or CUSTOMER */
+	bool		is_admin;
+	/* assigned customers that are ACTIVE or SUSPENDED, ascending */
+	int			ncustomers;
+	int64	   *customer_ids;
+} Actor;
+
+extern void ActorInit(void);
+extern const Actor *ActorCurrent(void);
+extern const char *ActorKindName(ActorKind kind);
+extern bool ActorSeesCustomer(const Actor *actor, int64 customer_id);
+extern void ActorRequire(const Actor *actor, bool allowed, const char *operation);
+extern const char *ActorDbRole(void);
+
+/* ---- validate.c: shapes of values ---- */
+
+extern bool IccidIsValid(const char *s);
+extern bool ImsiIsValid(const char *s);
+extern bool MsisdnIsValid(const char *s);
+extern bool PhoneIsValid(const char *s);	/* E.164: + and 2..15 digits */
+extern bool UrlIsValid(const char *s);	/* absolute http(s) URL with a host */
+extern bool EmailIsValid(const char *s);
+extern bool CountryIsValid(const char *s);	/* assigned ISO 3166-1 alpha-2 */
+extern bool CurrencyIsValid(const char *s); /* active ISO 4217 code */
+extern const char *IccidProblem(const char *s); /* NULL when valid */
+
+/*
+ * Text arguments: NULL -> 22004 when required; trimmed; empty after trimming
+ * counts as NULL for optional arguments and as an error for required ones;
+ * longer than maxlen characters or holding control characters -> 22023.
+ */
+extern char *ArgText(FunctionCallInfo fcinfo, int argno, const char *name,
+					 bool required, int maxlen);
+extern void RequireNotNull(FunctionCallInfo fcinfo, int argno, const char *name);
+extern char *CheckedText(const char *value, const char *name, bool required,
+						 int maxlen);
+
+/* ---- audit.c ---- */
+
+typedef struct AuditEvent
+{
+	const char *operation;		/* the SQL function, e.g. create_customer */
+	const char *resource_type;	/* account, customer, user, sim */
+	const char *resource_id;	/* may be NULL for bulk calls */
+	int64		account_id;		/* 0 -> NULL */
+	int64		customer_id;	/* 0 -> NULL */
+	Jsonb	   *previous_value;
+	Jsonb	   *new_value;
+	const char *reason;
+} AuditEvent;
+
+extern void AuditWrite(const AuditEvent *event);
+
+/* ---- spi.c: kept plans and small query helpers ---- */
+
+typedef struct KeptPlan
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[24];
+	SPIPlanPtr	plan;
+} KeptPlan;
+
+extern SPIPlanPtr KeptPlanGet(KeptPlan *kp);
+extern int	KeptPlanExec(KeptPlan *kp, Datum *values, const char *nulls,
+						 bool read_only, long count);
+extern int64 SpiGetInt64(int row, int col, bool *isnull);
+extern char *SpiGetText(int row, int col);
+extern Jsonb *SpiGetJsonb(int row, int col);
+
+/* ---- users.c ---- */
+extern void UserCheckNew(const char *login, const char *email, const char *db_role);
+extern int64 UserInsert(const char *operation, const char *login, const char *email,
+						const char *full_name, bool is_admin, const char *db_role,
+						const char *context_level, int64 account_id, int64 customer_id);
+
+/* ---- module init ---- */
+extern void _PG_init(void);
+
+#endif							/* RESELLER_ONBOARDING_H */
