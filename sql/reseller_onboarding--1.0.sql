@@ -398,7 +398,7 @@ CREATE POLICY app_user_visible ON cmp.app_user FOR SELECT USING (
 		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_account_id())
 		WHEN 'CUSTOMER' THEN user_id OPERATOR(pg_catalog.=) ANY (
 			SELECT uc.user_id FROM cmp.user_customer uc
-			 WHERE uc.customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())))
+			 WHERE uc.customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())::bigint[]))
 		ELSE false
 	END);
 
@@ -406,7 +406,7 @@ CREATE POLICY customer_visible ON cmp.customer FOR SELECT USING (
 	CASE cmp.actor_policy_kind()
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
 		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_account_id())
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids()))
+		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())::bigint[])
 		ELSE false
 	END);
 
@@ -414,7 +414,7 @@ CREATE POLICY user_customer_visible ON cmp.user_customer FOR SELECT USING (
 	CASE cmp.actor_policy_kind()
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
 		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_account_id())
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids()))
+		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())::bigint[])
 		ELSE false
 	END);
 
@@ -422,7 +422,7 @@ CREATE POLICY sim_card_visible ON cmp.sim_card FOR SELECT USING (
 	CASE cmp.actor_policy_kind()
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
 		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_account_id())
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids()))
+		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())::bigint[])
 		ELSE false
 	END);
 
@@ -433,7 +433,7 @@ CREATE POLICY customer_status_history_visible ON cmp.customer_status_history FOR
 	CASE cmp.actor_policy_kind()
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
 		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_account_id())
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids()))
+		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())::bigint[])
 		ELSE false
 	END);
 
@@ -441,8 +441,8 @@ CREATE POLICY sim_assignment_history_visible ON cmp.sim_assignment_history FOR S
 	CASE cmp.actor_policy_kind()
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
 		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_account_id())
-		WHEN 'CUSTOMER' THEN from_customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids()))
-			OR to_customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids()))
+		WHEN 'CUSTOMER' THEN from_customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())::bigint[])
+			OR to_customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())::bigint[])
 		ELSE false
 	END);
 
@@ -450,7 +450,7 @@ CREATE POLICY audit_log_visible ON cmp.audit_log FOR SELECT USING (
 	CASE cmp.actor_policy_kind()
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
 		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_account_id())
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids()))
+		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())::bigint[])
 		ELSE false
 	END);
 

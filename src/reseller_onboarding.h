@@ -101,6 +101,9 @@ extern int64 SpiGetInt64(int row, int col, bool *isnull);
 extern char *SpiGetText(int row, int col);
 extern Jsonb *SpiGetJsonb(int row, int col);
 
+/* ---- sims.c ---- */
+extern int	CheckIccids(FunctionCallInfo fcinfo, int argno);
+
 /* ---- users.c ---- */
 extern void UserCheckNew(const char *login, const char *email, const char *db_role);
 extern int64 UserInsert(const char *operation, const char *login, const char *email,
