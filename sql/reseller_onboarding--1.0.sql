@@ -503,6 +503,37 @@ CREATE FUNCTION cmp.provision_sims(account_id bigint, iccids text[],
 	AS 'MODULE_PATHNAME', 'provision_sims'
 	LANGUAGE C VOLATILE SECURITY DEFINER;
 
+CREATE FUNCTION cmp.create_customer(account_id bigint, name text,
+		billable boolean DEFAULT false, status text DEFAULT 'DRAFT',
+		external_customer_number text DEFAULT NULL, description text DEFAULT NULL,
+		country text DEFAULT NULL, state text DEFAULT NULL, zip_code text DEFAULT NULL,
+		city text DEFAULT NULL, street text DEFAULT NULL, phone text DEFAULT NULL,
+		homepage text DEFAULT NULL, linkedin text DEFAULT NULL,
+		estimated_annual_revenue numeric DEFAULT NULL, revenue_currency text DEFAULT NULL,
+		admin_login text DEFAULT NULL, admin_email text DEFAULT NULL,
+		admin_full_name text DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'create_customer'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION cmp.update_customer(customer_id bigint, changes jsonb) RETURNS void
+	AS 'MODULE_PATHNAME', 'update_customer'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION cmp.delete_customer(customer_id bigint) RETURNS void
+	AS 'MODULE_PATHNAME', 'delete_customer'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION cmp.set_customer_status(customer_id bigint, status text,
+		reason text DEFAULT NULL, release_sims boolean DEFAULT false) RETURNS text
+	AS 'MODULE_PATHNAME', 'set_customer_status'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION cmp.customer_status_graph() RETURNS text
+	AS 'MODULE_PATHNAME', 'customer_status_graph'
+	LANGUAGE C STABLE SECURITY DEFINER;
+COMMENT ON FUNCTION cmp.customer_status_graph() IS
+	'the customer lifecycle as Graphviz DOT, built from cmp.customer_status_transition';
+
 -- ---------------------------------------------------------------------------
 -- Grants. Reading is open (RLS decides); writing is the owner's alone.
 -- ---------------------------------------------------------------------------

@@ -101,6 +101,28 @@ extern int64 SpiGetInt64(int row, int col, bool *isnull);
 extern char *SpiGetText(int row, int col);
 extern Jsonb *SpiGetJsonb(int row, int col);
 
+/* ---- customer.c ---- */
+
+/* a customer locked FOR UPDATE, with what the rules look at */
+typedef struct LockedCustomer
+{
+	int64		account_id;
+	char	   *status;
+	bool		billable;
+	char	   *account_type;
+	char	   *country;
+	char	   *city;
+	char	   *street;
+	char	   *zip_code;
+	char	   *revenue;
+	char	   *currency;
+	int64		admin_user_id;	/* 0: none */
+} LockedCustomer;
+
+extern void CustomerLock(const Actor *actor, int64 customer_id, LockedCustomer *lc);
+extern void CustomerHistory(int64 customer_id, int64 account_id, const char *from,
+							const char *to, const char *reason);
+
 /* ---- sims.c ---- */
 extern int	CheckIccids(FunctionCallInfo fcinfo, int argno);
 

@@ -73,7 +73,7 @@ UserCheckNew(const char *login, const char *email, const char *db_role)
 }
 
 /*
- * Insert a user and audit it; returns its id.  The caller is connected to
+ * Insert a user and, unless operation is NULL, audit it; returns its id.  The caller is connected to
  * SPI and has checked permissions and arguments.
  */
 int64
@@ -111,6 +111,8 @@ UserInsert(const char *operation, const char *login, const char *email,
 	KeptPlanExec(&insert_user, values, nulls, false, 0);
 
 	user_id = SpiGetInt64(0, 1, NULL);
+	if (operation == NULL)
+		return user_id;			/* the caller audits the whole call */
 	snprintf(idbuf, sizeof(idbuf), INT64_FORMAT, user_id);
 	ev.operation = operation;
 	ev.resource_type = "user";

@@ -138,6 +138,7 @@ run_regress_suite() {
 		elif ((rc != 0 && bad == 0)); then
 			indent <"$log"
 			crash "$label exited with status $rc but reported no failure"
+			bad=1
 			result=1
 		fi
 		if ((bad > 0)) && [[ -s $out/$label/regression.diffs ]]; then
@@ -228,7 +229,8 @@ else
 	for f in "${tap_files[@]}"; do
 		i=$((i + 1))
 		name=$(basename "$f" .sql)
-		db=tap_${i}
+		db=tap_${i}_${name//[^A-Za-z0-9_]/_}
+		db=${db:0:63}
 		log=$out/pgtap/$name.tap
 
 		# A fresh database per file: no file can lean on another's leftovers.
@@ -313,7 +315,7 @@ else
 		(cd "$repo" && "$f") >"$log" 2>&1 || rc=$?
 		indent <"$log"
 		last=$(grep -v '^[[:space:]]*$' "$log" | tail -n1 || true)
-		if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+		if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed[[:space:]]*$ ]]; then
 			ok=${BASH_REMATCH[1]} bad=${BASH_REMATCH[2]}
 			passed=$((passed + ok))
 			failed=$((failed + bad))

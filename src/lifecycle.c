@@ -1,0 +1,210 @@
+/*
+ * lifecycle.c
+ *		The customer lifecycle: cmp.set_customer_status and
+ *		cmp.customer_status_graph.
+ *
+ * Allowed transitions are data (cmp.customer_status_transition), read on
+ * every change.  The customer row is locked first, so competing changes are
+ * serialised and the history stays a chain.
+ */
+#include "reseller_onboarding.h"
+
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(set_customer_status);
+PG_FUNCTION_INFO_V1(customer_status_graph);
+
+static KeptPlan transition_allowed = {
+	"SELECT 1 FROM cmp.customer_status_transition t"
+	" WHERE t.from_status OPERATOR(pg_catalog.=) $1 AND t.to_status OPERATOR(pg_catalog.=) $2",
+	2, {TEXTOID, TEXTOID}
+};
+static KeptPlan next_statuses = {
+	"SELECT pg_catalog.string_agg(t.to_status, ', ' ORDER BY t.to_status)"
+	"  FROM cmp.customer_status_transition t WHERE t.from_status OPERATOR(pg_catalog.=) $1",
+	1, {TEXTOID}
+};
+static KeptPlan customer_sims = {
+	"SELECT pg_catalog.count(*) FROM cmp.sim_card s WHERE s.customer_id OPERATOR(pg_catalog.=) $1",
+	1, {INT8OID}
+};
+static KeptPlan release_sims = {
+	"WITH moved AS ("
+	"   UPDATE cmp.sim_card s SET customer_id = NULL, assigned_at = NULL"
+	"    WHERE s.customer_id OPERATOR(pg_catalog.=) $1"
+	"   RETURNING s.iccid, s.account_id)"
+	" INSERT INTO cmp.sim_assignment_history (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
+	" SELECT m.iccid, m.account_id, $1, NULL, $2 FROM moved m",
+	2, {INT8OID, INT8OID}
+};
+static KeptPlan update_status = {
+	"UPDATE cmp.customer c SET status = $2,"
+	"   activated_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'ACTIVE' AND c.activated_at IS NULL"
+	"                       THEN pg_catalog.now() ELSE c.activated_at END,"
+	"   activated_by = CASE WHEN $2 OPERATOR(pg_catalog.=) 'ACTIVE' AND c.activated_at IS NULL"
+	"                       THEN $3 ELSE c.activated_by END,"
+	"   terminated_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'TERMINATED' THEN pg_catalog.now() END,"
+	"   terminated_by = CASE WHEN $2 OPERATOR(pg_catalog.=) 'TERMINATED' THEN $3 END,"
+	"   updated_at = pg_catalog.now(), updated_by = $3"
+	" WHERE c.customer_id OPERATOR(pg_catalog.=) $1",
+	3, {INT8OID, TEXTOID, INT8OID}
+};
+static KeptPlan all_transitions = {
+	"SELECT t.from_status, t.to_status FROM cmp.customer_status_transition t"
+	" ORDER BY pg_catalog.array_position(ARRAY['DRAFT', 'ACTIVE', 'SUSPENDED', 'TERMINATED'], t.from_status),"
+	"          pg_catalog.array_position(ARRAY['DRAFT', 'ACTIVE', 'SUSPENDED', 'TERMINATED'], t.to_status)",
+	0, {0}
+};
+
+static bool
+IsCustomerStatus(const char *s)
+{
+	return strcmp(s, "DRAFT") == 0 || strcmp(s, "ACTIVE") == 0 ||
+		strcmp(s, "SUSPENDED") == 0 || strcmp(s, "TERMINATED") == 0;
+}
+
+Datum
+set_customer_status(PG_FUNCTION_ARGS)
+{
+	const Actor *actor = ActorCurrent();
+	int64		customer_id;
+	char	   *status;
+	char	   *reason;
+	bool		release;
+	LockedCustomer lc;
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	char		idbuf[32];
+	AuditEvent	ev = {0};
+
+	ActorRequire(actor, actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_ACCOUNT,
+				 "set_customer_status");
+	RequireNotNull(fcinfo, 0, "customer_id");
+	customer_id = PG_GETARG_INT64(0);
+	status = ArgText(fcinfo, 1, "status", true, 16);
+	reason = ArgText(fcinfo, 2, "reason", false, 1000);
+	RequireNotNull(fcinfo, 3, "release_sims");
+	release = PG_GETARG_BOOL(3);
+	if (!IsCustomerStatus(status))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid customer status \"%s\"", status),
+				 errhint("Use DRAFT, ACTIVE, SUSPENDED or TERMINATED.")));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	CustomerLock(actor, customer_id, &lc);
+
+	if (strcmp(lc.status, status) == 0)
+	{
+		SPI_finish();
+		PG_RETURN_TEXT_P(cstring_to_text(status));
+	}
+
+	args[0] = CStringGetTextDatum(lc.status);
+	args[1] = CStringGetTextDatum(status);
+	KeptPlanExec(&transition_allowed, args, NULL, false, 1);
+	if (SPI_processed == 0)
+	{
+		char	   *next;
+
+		KeptPlanExec(&next_statuses, args, NULL, false, 1);
+		next = SpiGetText(0, 1);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("customer %lld cannot go from %s to %s", (long long) customer_id,
+						lc.status, status),
+				 next ? errdetail("From %s a customer can go to: %s.", lc.status, next)
+				 : errdetail("%s is final.", lc.status)));
+	}
+
+	if (strcmp(status, "ACTIVE") == 0)
+	{
+		if (lc.admin_user_id == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("customer %lld has no admin user", (long long) customer_id),
+					 errdetail("Becoming ACTIVE needs an admin user."),
+					 errhint("Create one with cmp.create_customer_user(is_admin => true).")));
+		if (lc.billable && !(lc.country && lc.city && lc.street && lc.zip_code))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("billable customer %lld has no complete address", (long long) customer_id),
+					 errdetail("Becoming ACTIVE needs country, city, street and zip_code for a billable customer."),
+					 errhint("Set them with cmp.update_customer().")));
+	}
+
+	if (strcmp(status, "TERMINATED") == 0)
+	{
+		int64		nsims;
+
+		args[0] = Int64GetDatum(customer_id);
+		KeptPlanExec(&customer_sims, args, NULL, false, 0);
+		nsims = SpiGetInt64(0, 1, NULL);
+		if (nsims > 0 && !release)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("customer %lld holds %lld SIM cards", (long long) customer_id,
+							(long long) nsims),
+					 errdetail("A TERMINATED customer holds no SIM cards."),
+					 errhint("Pass release_sims => true to release them to the account.")));
+		if (nsims > 0)
+		{
+			args[1] = Int64GetDatum(actor->user_id);
+			nulls[1] = actor->user_id ? ' ' : 'n';
+			KeptPlanExec(&release_sims, args, nulls, false, 0);
+			nulls[1] = ' ';
+		}
+	}
+
+	args[0] = Int64GetDatum(customer_id);
+	args[1] = CStringGetTextDatum(status);
+	args[2] = Int64GetDatum(actor->user_id);
+	nulls[2] = actor->user_id ? ' ' : 'n';
+	KeptPlanExec(&update_status, args, nulls, false, 0);
+
+	CustomerHistory(customer_id, lc.account_id, lc.status, status, reason);
+
+	snprintf(idbuf, sizeof(idbuf), INT64_FORMAT, customer_id);
+	ev.operation = "set_customer_status";
+	ev.resource_type = "customer";
+	ev.resource_id = idbuf;
+	ev.account_id = lc.account_id;
+	ev.customer_id = customer_id;
+	ev.previous_value = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+														   CStringGetDatum(psprintf("{\"status\": \"%s\"}", lc.status))));
+	ev.new_value = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+													  CStringGetDatum(psprintf("{\"status\": \"%s\", \"release_sims\": %s}",
+																			   status, release ? "true" : "false"))));
+	ev.reason = reason;
+	AuditWrite(&ev);
+
+	SPI_finish();
+	PG_RETURN_TEXT_P(cstring_to_text(lc.status));
+}
+
+/* Graphviz DOT of the transition table. */
+Datum
+customer_status_graph(PG_FUNCTION_ARGS)
+{
+	StringInfoData dot;
+	uint64		i;
+	text	   *result;
+
+	initStringInfo(&dot);
+	appendStringInfoString(&dot, "digraph customer_status {\n"
+						   "  rankdir=LR;\n"
+						   "  node [shape=box, style=rounded];\n"
+						   "  TERMINATED [peripheries=2];\n");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	KeptPlanExec(&all_transitions, NULL, NULL, true, 0);
+	for (i = 0; i < SPI_processed; i++)
+		appendStringInfo(&dot, "  %s -> %s;\n", SpiGetText(i, 1), SpiGetText(i, 2));
+	appendStringInfoString(&dot, "}\n");
+	result = cstring_to_text(dot.data);
+	SPI_finish();
+	PG_RETURN_TEXT_P(result);
+}
