@@ -528,6 +528,33 @@ CREATE FUNCTION cmp.set_customer_status(customer_id bigint, status text,
 	AS 'MODULE_PATHNAME', 'set_customer_status'
 	LANGUAGE C VOLATILE SECURITY DEFINER;
 
+CREATE FUNCTION cmp.create_customer_user(customer_ids bigint[], login text, email text,
+		full_name text DEFAULT NULL, is_admin boolean DEFAULT false,
+		db_role name DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'create_customer_user'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION cmp.assign_user_to_customers(user_id bigint, customer_ids bigint[]) RETURNS integer
+	AS 'MODULE_PATHNAME', 'assign_user_to_customers'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION cmp.unassign_user_from_customers(user_id bigint, customer_ids bigint[]) RETURNS integer
+	AS 'MODULE_PATHNAME', 'unassign_user_from_customers'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION cmp.set_user_status(user_id bigint, status text) RETURNS text
+	AS 'MODULE_PATHNAME', 'set_user_status'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION cmp.assign_sims(customer_id bigint, iccids text[], reassign boolean DEFAULT false)
+		RETURNS bigint
+	AS 'MODULE_PATHNAME', 'assign_sims'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+
+CREATE FUNCTION cmp.unassign_sims(iccids text[]) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'unassign_sims'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+
 CREATE FUNCTION cmp.customer_status_graph() RETURNS text
 	AS 'MODULE_PATHNAME', 'customer_status_graph'
 	LANGUAGE C STABLE SECURITY DEFINER;

@@ -14,6 +14,8 @@
 #include "utils/lsyscache.h"
 
 PG_FUNCTION_INFO_V1(provision_sims);
+PG_FUNCTION_INFO_V1(assign_sims);
+PG_FUNCTION_INFO_V1(unassign_sims);
 
 static KeptPlan account_exists = {
 	"SELECT 1 FROM cmp.account WHERE account_id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE",
@@ -223,4 +225,231 @@ provision_sims(PG_FUNCTION_ARGS)
 
 	SPI_finish();
 	PG_RETURN_INT64((int64) n);
+}
+
+/* ---- assignment to customers ---- */
+
+static KeptPlan share_customer = {
+	"SELECT c.account_id, c.status FROM cmp.customer c"
+	" WHERE c.customer_id OPERATOR(pg_catalog.=) $1 FOR SHARE",
+	1, {INT8OID}
+};
+
+/*
+ * Without reassign only unassigned SIMs move, so the previous customer of
+ * every moved SIM is NULL: one statement, no read pass before it.
+ */
+static KeptPlan assign_free = {
+	"WITH moved AS ("
+	"   UPDATE cmp.sim_card s SET customer_id = $2, assigned_at = pg_catalog.now()"
+	"    WHERE s.iccid OPERATOR(pg_catalog.=) ANY ($1)"
+	"      AND s.account_id OPERATOR(pg_catalog.=) $3 AND s.customer_id IS NULL"
+	"   RETURNING s.iccid)"
+	" INSERT INTO cmp.sim_assignment_history (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
+	" SELECT m.iccid, $3, NULL, $2, $4 FROM moved m",
+	4, {TEXTARRAYOID, INT8OID, INT8OID, INT8OID}
+};
+
+/*
+ * With reassign the previous customer matters: the SIMs are locked first (in
+ * the CTE, which waits for and then reads the latest version of each row),
+ * so the history records the move that really happened.
+ */
+static KeptPlan assign_any = {
+	"WITH old AS ("
+	"   SELECT s.iccid, s.customer_id FROM cmp.sim_card s"
+	"    WHERE s.iccid OPERATOR(pg_catalog.=) ANY ($1)"
+	"      AND s.account_id OPERATOR(pg_catalog.=) $3 FOR UPDATE),"
+	" moved AS ("
+	"   UPDATE cmp.sim_card s SET customer_id = $2, assigned_at = pg_catalog.now()"
+	"     FROM old o"
+	"    WHERE s.iccid OPERATOR(pg_catalog.=) o.iccid"
+	"      AND (o.customer_id IS NULL OR o.customer_id OPERATOR(pg_catalog.<>) $2)"
+	"   RETURNING s.iccid, o.customer_id AS from_customer_id)"
+	" INSERT INTO cmp.sim_assignment_history (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
+	" SELECT m.iccid, $3, m.from_customer_id, $2, $4 FROM moved m",
+	4, {TEXTARRAYOID, INT8OID, INT8OID, INT8OID}
+};
+
+static KeptPlan unassign = {
+	"WITH old AS ("
+	"   SELECT s.iccid, s.account_id, s.customer_id FROM cmp.sim_card s"
+	"    WHERE s.iccid OPERATOR(pg_catalog.=) ANY ($1)"
+	"      AND ($2 IS NULL OR s.account_id OPERATOR(pg_catalog.=) $2)"
+	"      AND s.customer_id IS NOT NULL FOR UPDATE),"
+	" moved AS ("
+	"   UPDATE cmp.sim_card s SET customer_id = NULL, assigned_at = NULL"
+	"     FROM old o"
+	"    WHERE s.iccid OPERATOR(pg_catalog.=) o.iccid"
+	"   RETURNING s.iccid, s.account_id, o.customer_id AS from_customer_id)"
+	" INSERT INTO cmp.sim_assignment_history (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
+	" SELECT m.iccid, m.account_id, m.from_customer_id, NULL, $3 FROM moved m",
+	3, {TEXTARRAYOID, INT8OID, INT8OID}
+};
+
+/*
+ * Why SIMs could not move: each distinct ICCID that is unknown to the actor
+ * (missing, or of another account: reported alike) or, for assignment, on
+ * another customer.  Run only when a call did not move every SIM.
+ */
+static KeptPlan classify = {
+	"SELECT k.kind, pg_catalog.count(*),"
+	"       pg_catalog.array_to_string((pg_catalog.array_agg(k.iccid ORDER BY k.iccid))[1:10], ', ')"
+	"  FROM (SELECT i.iccid,"
+	"               CASE WHEN s.iccid IS NULL"
+	"                      OR ($2 IS NOT NULL AND s.account_id OPERATOR(pg_catalog.<>) $2) THEN 'unknown'"
+	"                    WHEN $3 IS NOT NULL AND s.customer_id OPERATOR(pg_catalog.<>) $3"
+	"                         AND NOT $4 THEN 'other customer'"
+	"               END AS kind"
+	"          FROM (SELECT DISTINCT u.iccid FROM pg_catalog.unnest($1) AS u(iccid)) AS i"
+	"          LEFT JOIN cmp.sim_card s ON s.iccid OPERATOR(pg_catalog.=) i.iccid) AS k"
+	" WHERE k.kind IS NOT NULL GROUP BY k.kind ORDER BY k.kind DESC",
+	4, {TEXTARRAYOID, INT8OID, INT8OID, BOOLOID}
+};
+
+/* Raise the first problem classify found, if any. */
+static void
+ReportUnmoved(Datum iccids, int64 account_id, int64 customer_id, bool reassign)
+{
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	char	   *kind;
+
+	args[0] = iccids;
+	args[1] = Int64GetDatum(account_id);
+	nulls[1] = account_id ? ' ' : 'n';
+	args[2] = Int64GetDatum(customer_id);
+	nulls[2] = customer_id ? ' ' : 'n';
+	args[3] = BoolGetDatum(reassign);
+	KeptPlanExec(&classify, args, nulls, false, 0);
+	if (SPI_processed == 0)
+		return;
+	kind = SpiGetText(0, 1);
+	if (strcmp(kind, "unknown") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("%lld SIM cards do not exist", (long long) SpiGetInt64(0, 2, NULL)),
+				 errdetail("Unknown ICCIDs, the first ten: %s.", SpiGetText(0, 3))));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("%lld SIM cards are assigned to another customer",
+					(long long) SpiGetInt64(0, 2, NULL)),
+			 errdetail("On another customer, the first ten: %s.", SpiGetText(0, 3)),
+			 errhint("Pass reassign => true to move them.")));
+}
+
+static Jsonb *
+CountJson(const char *key, int64 count)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+											  CStringGetDatum(psprintf("{\"%s\": %lld}", key, (long long) count))));
+}
+
+Datum
+assign_sims(PG_FUNCTION_ARGS)
+{
+	const Actor *actor = ActorCurrent();
+	int64		customer_id;
+	int64		account_id;
+	bool		reassign;
+	int			n;
+	char	   *status;
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	int64		moved;
+	char		idbuf[32];
+	AuditEvent	ev = {0};
+
+	ActorRequire(actor, actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_ACCOUNT,
+				 "assign_sims");
+	RequireNotNull(fcinfo, 0, "customer_id");
+	customer_id = PG_GETARG_INT64(0);
+	RequireNotNull(fcinfo, 2, "reassign");
+	reassign = PG_GETARG_BOOL(2);
+	n = CheckIccids(fcinfo, 1);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/* FOR SHARE: a concurrent status change waits for us, or we for it */
+	args[0] = Int64GetDatum(customer_id);
+	KeptPlanExec(&share_customer, args, NULL, false, 0);
+	if (SPI_processed == 0 ||
+		(actor->kind == ACTOR_ACCOUNT && SpiGetInt64(0, 1, NULL) != actor->account_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("customer %lld does not exist", (long long) customer_id)));
+	account_id = SpiGetInt64(0, 1, NULL);
+	status = SpiGetText(0, 2);
+	if (strcmp(status, "DRAFT") != 0 && strcmp(status, "ACTIVE") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("customer %lld is %s", (long long) customer_id, status),
+				 errdetail("SIM cards can be assigned to DRAFT and ACTIVE customers only.")));
+
+	args[0] = PG_GETARG_DATUM(1);
+	args[1] = Int64GetDatum(customer_id);
+	args[2] = Int64GetDatum(account_id);
+	args[3] = Int64GetDatum(actor->user_id);
+	nulls[3] = actor->user_id ? ' ' : 'n';
+	KeptPlanExec(reassign ? &assign_any : &assign_free, args, nulls, false, 0);
+	moved = (int64) SPI_processed;
+
+	/* fewer moved than given: repeats, SIMs already here, or refusals */
+	if (moved < n)
+		ReportUnmoved(PG_GETARG_DATUM(1), account_id, customer_id, reassign);
+
+	if (moved > 0)
+	{
+		snprintf(idbuf, sizeof(idbuf), INT64_FORMAT, customer_id);
+		ev.operation = "assign_sims";
+		ev.resource_type = "sim";
+		ev.resource_id = idbuf;
+		ev.account_id = account_id;
+		ev.customer_id = customer_id;
+		ev.new_value = CountJson("assigned", moved);
+		AuditWrite(&ev);
+	}
+	SPI_finish();
+	PG_RETURN_INT64(moved);
+}
+
+Datum
+unassign_sims(PG_FUNCTION_ARGS)
+{
+	const Actor *actor = ActorCurrent();
+	int			n;
+	int64		account_id;
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	int64		moved;
+	AuditEvent	ev = {0};
+
+	ActorRequire(actor, actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_ACCOUNT,
+				 "unassign_sims");
+	n = CheckIccids(fcinfo, 0);
+	account_id = actor->kind == ACTOR_ACCOUNT ? actor->account_id : 0;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = Int64GetDatum(account_id);
+	nulls[1] = account_id ? ' ' : 'n';
+	args[2] = Int64GetDatum(actor->user_id);
+	nulls[2] = actor->user_id ? ' ' : 'n';
+	KeptPlanExec(&unassign, args, nulls, false, 0);
+	moved = (int64) SPI_processed;
+	if (moved < n)
+		ReportUnmoved(PG_GETARG_DATUM(0), account_id, 0, false);
+
+	if (moved > 0)
+	{
+		ev.operation = "unassign_sims";
+		ev.resource_type = "sim";
+		ev.account_id = account_id;
+		ev.new_value = CountJson("unassigned", moved);
+		AuditWrite(&ev);
+	}
+	SPI_finish();
+	PG_RETURN_INT64(moved);
 }
