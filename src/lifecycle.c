@@ -39,8 +39,16 @@ static KeptPlan release_sims = {
 	" SELECT m.iccid, m.account_id, $1, NULL, $2 FROM moved m",
 	2, {INT8OID, INT8OID}
 };
+static KeptPlan assigned_admin = {
+	"SELECT pg_catalog.min(u.user_id) FROM cmp.user_customer uc"
+	"  JOIN cmp.app_user u ON u.user_id OPERATOR(pg_catalog.=) uc.user_id"
+	" WHERE uc.customer_id OPERATOR(pg_catalog.=) $1 AND u.is_admin"
+	"   AND u.status OPERATOR(pg_catalog.=) 'ACTIVE'",
+	1, {INT8OID}
+};
 static KeptPlan update_status = {
 	"UPDATE cmp.customer c SET status = $2,"
+	"   admin_user_id = COALESCE(c.admin_user_id, $4),"
 	"   activated_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'ACTIVE' AND c.activated_at IS NULL"
 	"                       THEN pg_catalog.now() ELSE c.activated_at END,"
 	"   activated_by = CASE WHEN $2 OPERATOR(pg_catalog.=) 'ACTIVE' AND c.activated_at IS NULL"
@@ -49,7 +57,7 @@ static KeptPlan update_status = {
 	"   terminated_by = CASE WHEN $2 OPERATOR(pg_catalog.=) 'TERMINATED' THEN $3 END,"
 	"   updated_at = pg_catalog.now(), updated_by = $3"
 	" WHERE c.customer_id OPERATOR(pg_catalog.=) $1",
-	3, {INT8OID, TEXTOID, INT8OID}
+	4, {INT8OID, TEXTOID, INT8OID, INT8OID}
 };
 static KeptPlan all_transitions = {
 	"SELECT t.from_status, t.to_status FROM cmp.customer_status_transition t"
@@ -74,8 +82,8 @@ set_customer_status(PG_FUNCTION_ARGS)
 	char	   *reason;
 	bool		release;
 	LockedCustomer lc;
-	Datum		args[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	char		idbuf[32];
 	AuditEvent	ev = {0};
 
@@ -122,6 +130,13 @@ set_customer_status(PG_FUNCTION_ARGS)
 
 	if (strcmp(status, "ACTIVE") == 0)
 	{
+		/* an admin customer user assigned to the customer becomes its admin */
+		if (lc.admin_user_id == 0)
+		{
+			args[0] = Int64GetDatum(customer_id);
+			KeptPlanExec(&assigned_admin, args, NULL, false, 0);
+			lc.admin_user_id = SpiGetInt64(0, 1, NULL);
+		}
 		if (lc.admin_user_id == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -163,6 +178,8 @@ set_customer_status(PG_FUNCTION_ARGS)
 	args[1] = CStringGetTextDatum(status);
 	args[2] = Int64GetDatum(actor->user_id);
 	nulls[2] = actor->user_id ? ' ' : 'n';
+	args[3] = Int64GetDatum(lc.admin_user_id);
+	nulls[3] = lc.admin_user_id ? ' ' : 'n';
 	KeptPlanExec(&update_status, args, nulls, false, 0);
 
 	CustomerHistory(customer_id, lc.account_id, lc.status, status, reason);
