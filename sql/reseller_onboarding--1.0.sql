@@ -321,33 +321,38 @@ CREATE FUNCTION cmp.whoami(OUT user_id bigint, OUT login text, OUT context_level
 	AS 'MODULE_PATHNAME', 'whoami'
 	LANGUAGE C STABLE SECURITY DEFINER;
 
--- What the policies read. Each is evaluated once per query, as an InitPlan
--- (the policies wrap them in a scalar sub-select), and answers for the
--- actor's kind only: an ACCOUNT user has no customer list, a CUSTOMER user no
--- account, a LOCKED user nothing.
+-- What the policies read. The policy_* functions are declared IMMUTABLE on
+-- purpose: the planner folds them into constants, so each policy below
+-- collapses to the one condition of the acting user's kind, with its own
+-- values, e.g. customer_id = ANY ('{17,42}'), which the planner estimates
+-- and indexes exactly like the same query written by hand. Such a plan
+-- belongs to its actor: actor.c resets the plan cache whenever the actor,
+-- or what a customer user may see, changes; and every folded condition is
+-- paired with a check, evaluated once per query, that the acting user is
+-- still the one the plan was made for, so a stale plan shows nothing,
+-- never too much.
+CREATE FUNCTION cmp.actor_policy_kind() RETURNS text
+	AS 'MODULE_PATHNAME', 'actor_policy_kind'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION cmp.actor_policy_account_id() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'actor_policy_account_id'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION cmp.actor_policy_customer_ids() RETURNS bigint[]
+	AS 'MODULE_PATHNAME', 'actor_policy_customer_ids'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- The per-query checks (STABLE, each in a scalar sub-select: one InitPlan).
 CREATE FUNCTION cmp.actor_sees_all() RETURNS boolean
 	AS 'MODULE_PATHNAME', 'actor_sees_all'
 	LANGUAGE C STABLE PARALLEL SAFE;
-CREATE FUNCTION cmp.actor_account_id() RETURNS bigint
-	AS 'MODULE_PATHNAME', 'actor_account_id'
+CREATE FUNCTION cmp.actor_account_is(account_id bigint) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'actor_account_is'
 	LANGUAGE C STABLE PARALLEL SAFE;
-CREATE FUNCTION cmp.actor_customer_ids() RETURNS bigint[]
-	AS 'MODULE_PATHNAME', 'actor_customer_ids'
+CREATE FUNCTION cmp.actor_customers_are(customer_ids bigint[]) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'actor_customers_are'
 	LANGUAGE C STABLE PARALLEL SAFE;
 CREATE FUNCTION cmp.actor_is_active() RETURNS boolean
 	AS 'MODULE_PATHNAME', 'actor_is_active'
 	LANGUAGE C STABLE PARALLEL SAFE;
-
--- The kind of actor the current plan is built for: CSP, ACCOUNT, CUSTOMER or
--- NONE. Declared IMMUTABLE on purpose: the planner folds it into a constant,
--- so each policy below collapses to the one indexable condition of that kind
--- instead of an OR of all three, which no index can serve. Plans folded for
--- one kind are never reused for another: actor.c resets the plan cache when
--- the kind changes, and the per-query values above answer only for their
--- kind, so a stale plan would show nothing rather than too much.
-CREATE FUNCTION cmp.actor_policy_kind() RETURNS text
-	AS 'MODULE_PATHNAME', 'actor_policy_kind'
-	LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- Changes that alter what an actor sees (assignments, customer status, user
 -- status or role mapping) make every session drop its cached actor.
@@ -388,41 +393,50 @@ ALTER TABLE cmp.audit_log FORCE ROW LEVEL SECURITY;
 CREATE POLICY account_visible ON cmp.account FOR SELECT USING (
 	CASE cmp.actor_policy_kind()
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
-		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_account_id())
+		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
+			AND (SELECT cmp.actor_account_is(cmp.actor_policy_account_id()))
 		ELSE false
 	END);
 
 CREATE POLICY app_user_visible ON cmp.app_user FOR SELECT USING (
 	CASE cmp.actor_policy_kind()
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
-		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_account_id())
+		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
+			AND (SELECT cmp.actor_account_is(cmp.actor_policy_account_id()))
 		WHEN 'CUSTOMER' THEN user_id OPERATOR(pg_catalog.=) ANY (
 			SELECT uc.user_id FROM cmp.user_customer uc
-			 WHERE uc.customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())::bigint[]))
+			 WHERE uc.customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids()))
+			AND (SELECT cmp.actor_customers_are(cmp.actor_policy_customer_ids()))
 		ELSE false
 	END);
 
 CREATE POLICY customer_visible ON cmp.customer FOR SELECT USING (
 	CASE cmp.actor_policy_kind()
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
-		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_account_id())
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())::bigint[])
+		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
+			AND (SELECT cmp.actor_account_is(cmp.actor_policy_account_id()))
+		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
+			AND (SELECT cmp.actor_customers_are(cmp.actor_policy_customer_ids()))
 		ELSE false
 	END);
 
 CREATE POLICY user_customer_visible ON cmp.user_customer FOR SELECT USING (
 	CASE cmp.actor_policy_kind()
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
-		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_account_id())
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())::bigint[])
+		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
+			AND (SELECT cmp.actor_account_is(cmp.actor_policy_account_id()))
+		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
+			AND (SELECT cmp.actor_customers_are(cmp.actor_policy_customer_ids()))
 		ELSE false
 	END);
 
 CREATE POLICY sim_card_visible ON cmp.sim_card FOR SELECT USING (
 	CASE cmp.actor_policy_kind()
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
-		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_account_id())
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())::bigint[])
+		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
+			AND (SELECT cmp.actor_account_is(cmp.actor_policy_account_id()))
+		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
+			AND (SELECT cmp.actor_customers_are(cmp.actor_policy_customer_ids()))
 		ELSE false
 	END);
 
@@ -432,25 +446,31 @@ CREATE POLICY customer_status_transition_visible ON cmp.customer_status_transiti
 CREATE POLICY customer_status_history_visible ON cmp.customer_status_history FOR SELECT USING (
 	CASE cmp.actor_policy_kind()
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
-		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_account_id())
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())::bigint[])
+		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
+			AND (SELECT cmp.actor_account_is(cmp.actor_policy_account_id()))
+		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
+			AND (SELECT cmp.actor_customers_are(cmp.actor_policy_customer_ids()))
 		ELSE false
 	END);
 
 CREATE POLICY sim_assignment_history_visible ON cmp.sim_assignment_history FOR SELECT USING (
 	CASE cmp.actor_policy_kind()
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
-		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_account_id())
-		WHEN 'CUSTOMER' THEN from_customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())::bigint[])
-			OR to_customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())::bigint[])
+		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
+			AND (SELECT cmp.actor_account_is(cmp.actor_policy_account_id()))
+		WHEN 'CUSTOMER' THEN (from_customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
+				OR to_customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids()))
+			AND (SELECT cmp.actor_customers_are(cmp.actor_policy_customer_ids()))
 		ELSE false
 	END);
 
 CREATE POLICY audit_log_visible ON cmp.audit_log FOR SELECT USING (
 	CASE cmp.actor_policy_kind()
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
-		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_account_id())
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY ((SELECT cmp.actor_customer_ids())::bigint[])
+		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
+			AND (SELECT cmp.actor_account_is(cmp.actor_policy_account_id()))
+		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
+			AND (SELECT cmp.actor_customers_are(cmp.actor_policy_customer_ids()))
 		ELSE false
 	END);
 

@@ -16,11 +16,12 @@
  * relcache invalidation of the changed table; every backend drops its cache
  * when it receives one.
  *
- * The policies fold cmp.actor_policy_kind() into a constant at plan time
- * (see the install script), so every plan is shaped for one kind of actor.
- * We therefore reset the plan cache whenever the kind changes; a plan shaped
- * for one kind but run for another shows nothing, never too much, because
- * each per-query value answers only for its own kind.
+ * The policies fold the actor's kind, account and customers into constants
+ * at plan time (see the install script), so a plan belongs to the actor it
+ * was made for.  We therefore reset the plan cache whenever the actor, or
+ * what a customer user may see, changes; and each folded condition comes
+ * with a per-query check that the actor is still the one folded in, so a
+ * plan made for one actor shows nothing to another, never too much.
  */
 #include "reseller_onboarding.h"
 
@@ -48,8 +49,10 @@ PG_FUNCTION_INFO_V1(clear_actor);
 PG_FUNCTION_INFO_V1(actor_id);
 PG_FUNCTION_INFO_V1(whoami);
 PG_FUNCTION_INFO_V1(actor_sees_all);
-PG_FUNCTION_INFO_V1(actor_account_id);
-PG_FUNCTION_INFO_V1(actor_customer_ids);
+PG_FUNCTION_INFO_V1(actor_account_is);
+PG_FUNCTION_INFO_V1(actor_customers_are);
+PG_FUNCTION_INFO_V1(actor_policy_account_id);
+PG_FUNCTION_INFO_V1(actor_policy_customer_ids);
 PG_FUNCTION_INFO_V1(actor_is_active);
 PG_FUNCTION_INFO_V1(actor_policy_kind);
 PG_FUNCTION_INFO_V1(actor_cache_invalidate);
@@ -81,10 +84,10 @@ static Oid	customer_relid = InvalidOid;
 static Oid	extension_owner = InvalidOid;
 
 /*
- * The kind every valid cached plan was folded for.  KIND_UNSET: no plan has
- * been folded since the last reset.  The context level of a user never
- * changes, so we remember it per user id and can tell in the setting's
- * assign hook, without catalog access, whether a new actor needs new plans.
+ * The kind of actor every valid cached plan was folded for; KIND_UNSET when
+ * no plan has been folded since the last reset.  The context level of a user
+ * never changes, so we remember it per user id and can tell in the setting's
+ * assign hook, without catalog access, what kind the new actor is.
  */
 #define KIND_UNSET (-1)
 static int	folded_kind = KIND_UNSET;
@@ -215,16 +218,17 @@ KnownKind(int64 user_id)
 }
 
 /*
- * Called when the actor may have become one of another kind.  Plans folded
- * for a kind show nothing to an actor of another kind, so a change to nobody
- * needs no new plans; any other change does.
+ * Called when the actor may have changed; new_kind is its kind if known.
+ * Plans folded for CSP users hold nothing user-specific, and any folded plan
+ * shows nothing to nobody, so those changes keep the plans; any other
+ * change may need other constants, so the plans go.
  */
 static void
-KindMayChange(int new_kind)
+ActorMayChange(int new_kind)
 {
-	if (folded_kind == KIND_UNSET)
+	if (folded_kind == KIND_UNSET || new_kind == ACTOR_NONE)
 		return;
-	if (new_kind == ACTOR_NONE || new_kind == folded_kind)
+	if (new_kind == ACTOR_CSP && folded_kind == ACTOR_CSP)
 		return;
 	ResetPlanCache();
 	folded_kind = KIND_UNSET;
@@ -253,11 +257,11 @@ assign_actor(const char *newval, void *extra)
 	actor_setting_id = id;
 	cache.valid = false;
 	if (id != 0)
-		KindMayChange(KnownKind(id));
+		ActorMayChange(KnownKind(id));
 	else if (mapped_role == GetOuterUserId())
-		KindMayChange(mapped_kind);
+		ActorMayChange(mapped_kind);
 	else
-		KindMayChange(KIND_UNSET);
+		ActorMayChange(KIND_UNSET);
 }
 
 /* Relation ids and the owner, looked up once per extension lifetime. */
@@ -303,7 +307,13 @@ ActorRelcacheCallback(Datum arg, Oid relid)
 		mapped_role = InvalidOid;
 		mapped_kind = KIND_UNSET;
 		if (actor_setting_id == 0)
-			KindMayChange(KIND_UNSET);
+			ActorMayChange(KIND_UNSET);
+	}
+	/* a customer user's folded customers may be out of date */
+	if (folded_kind == ACTOR_CUSTOMER)
+	{
+		ResetPlanCache();
+		folded_kind = KIND_UNSET;
 	}
 }
 
@@ -646,8 +656,75 @@ actor_sees_all(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(a->kind == ACTOR_CSP && !cache.locked);
 }
 
+/* Is the actor an active ACCOUNT user of this account? */
 Datum
-actor_account_id(PG_FUNCTION_ARGS)
+actor_account_is(PG_FUNCTION_ARGS)
+{
+	const Actor *a = ActorCurrent();
+
+	PG_RETURN_BOOL(!PG_ARGISNULL(0) && a->kind == ACTOR_ACCOUNT && !cache.locked &&
+				   a->account_id == PG_GETARG_INT64(0));
+}
+
+/* Does the actor, an active CUSTOMER user, see exactly these customers? */
+Datum
+actor_customers_are(PG_FUNCTION_ARGS)
+{
+	const Actor *a = ActorCurrent();
+	ArrayType  *arr;
+	int64	   *ids;
+	int			n,
+				i;
+
+	if (PG_ARGISNULL(0) || a->kind != ACTOR_CUSTOMER || cache.locked)
+		PG_RETURN_BOOL(false);
+	arr = PG_GETARG_ARRAYTYPE_P(0);
+	if (ARR_HASNULL(arr))
+		PG_RETURN_BOOL(false);
+	n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	if (n != a->ncustomers)
+		PG_RETURN_BOOL(false);
+	ids = (int64 *) ARR_DATA_PTR(arr);
+	for (i = 0; i < n; i++)
+		if (ids[i] != a->customer_ids[i])
+			PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(true);
+}
+
+Datum
+actor_is_active(PG_FUNCTION_ARGS)
+{
+	const Actor *a = ActorCurrent();
+
+	PG_RETURN_BOOL(ActorIsActive(a) && a->kind != ACTOR_SYSTEM);
+}
+
+/*
+ * The three functions below are evaluated by the planner (they are declared
+ * IMMUTABLE): the kind, account and customers of the actor the plan under
+ * construction is for.  They note the kind folded, so that a change of
+ * actor knows whether plans must go.
+ */
+static void
+NoteFolded(int kind)
+{
+	if (folded_kind != KIND_UNSET && folded_kind != kind)
+		ResetPlanCache();
+	folded_kind = kind;
+}
+
+Datum
+actor_policy_kind(PG_FUNCTION_ARGS)
+{
+	const Actor *a = ActorCurrent();
+	int			kind = a->kind == ACTOR_SYSTEM ? ACTOR_CSP : a->kind;
+
+	NoteFolded(kind);
+	PG_RETURN_TEXT_P(cstring_to_text(ActorKindName((ActorKind) kind)));
+}
+
+Datum
+actor_policy_account_id(PG_FUNCTION_ARGS)
 {
 	const Actor *a = ActorCurrent();
 
@@ -657,7 +734,7 @@ actor_account_id(PG_FUNCTION_ARGS)
 }
 
 Datum
-actor_customer_ids(PG_FUNCTION_ARGS)
+actor_policy_customer_ids(PG_FUNCTION_ARGS)
 {
 	const Actor *a = ActorCurrent();
 	Datum	   *elems;
@@ -671,37 +748,6 @@ actor_customer_ids(PG_FUNCTION_ARGS)
 		elems[i] = Int64GetDatum(a->customer_ids[i]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL,
 										  TYPALIGN_DOUBLE));
-}
-
-Datum
-actor_is_active(PG_FUNCTION_ARGS)
-{
-	const Actor *a = ActorCurrent();
-
-	PG_RETURN_BOOL(ActorIsActive(a) && a->kind != ACTOR_SYSTEM);
-}
-
-/*
- * Evaluated by the planner (the function is declared IMMUTABLE): the kind of
- * actor the plan under construction is for.  Nobody gets the shape already
- * in use, which shows nothing to nobody, so that sessions switching between
- * an actor and none do not replan.
- */
-Datum
-actor_policy_kind(PG_FUNCTION_ARGS)
-{
-	const Actor *a = ActorCurrent();
-	int			kind = a->kind == ACTOR_SYSTEM ? ACTOR_CSP : a->kind;
-
-	if (kind == ACTOR_NONE && folded_kind != KIND_UNSET)
-		kind = folded_kind;
-	else if (folded_kind != kind)
-	{
-		if (folded_kind != KIND_UNSET)
-			ResetPlanCache();
-		folded_kind = kind;
-	}
-	PG_RETURN_TEXT_P(cstring_to_text(ActorKindName((ActorKind) kind)));
 }
 
 Datum
