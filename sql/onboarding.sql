@@ -84,7 +84,7 @@ SELECT cmp.create_customer(account_id => 1, name => 'Baltic Cold Chain AB', bill
 	admin_login => 'baltic.admin', admin_email => 'it@baltic-cold.example');
 -- values are checked
 SELECT cmp.create_customer(account_id => 1, name => 'Baltic Cold Chain AB', phone => '040-123456');
-SELECT cmp.create_customer(account_id => 1, name => 'Baltic Cold Chain AB', country => 'SWE');
+SELECT cmp.create_customer(account_id => 1, name => 'Baltic Cold Chain AB', country => 'UK');
 SELECT cmp.create_customer(account_id => 1, name => 'Baltic Cold Chain AB',
 	estimated_annual_revenue => 900000);
 SELECT cmp.create_customer(account_id => 1, name => '   ');

@@ -299,11 +299,11 @@ ActorRelcacheCallback(Datum arg, Oid relid)
 		relid != user_customer_relid && relid != customer_relid)
 		return;
 	cache.valid = false;
+	/* the extension may have been dropped and created again: look them up anew */
+	app_user_relid = user_customer_relid = customer_relid = InvalidOid;
 	if (relid == InvalidOid || relid == app_user_relid)
 	{
-		/* the extension may be gone, or a role's mapping may have changed */
-		if (relid == InvalidOid)
-			app_user_relid = user_customer_relid = customer_relid = InvalidOid;
+		/* a role's mapping may have changed */
 		mapped_role = InvalidOid;
 		mapped_kind = KIND_UNSET;
 		if (actor_setting_id == 0)

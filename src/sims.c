@@ -108,7 +108,8 @@ CheckSimAttribute(FunctionCallInfo fcinfo, int argno, const char *name,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%d malformed values in %s", bad.count, name),
-				 errdetail("The first %d: %s.", Min(bad.count, 10), bad.first.data)));
+				 errdetail("%d values are malformed; the first %d: %s.", bad.count,
+						   Min(bad.count, 10), bad.first.data)));
 }
 
 /*
@@ -159,7 +160,8 @@ CheckIccids(FunctionCallInfo fcinfo, int argno)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%d malformed ICCIDs", bad.count),
-				 errdetail("The first %d: %s.", Min(bad.count, 10), bad.first.data),
+				 errdetail("%d ICCIDs are malformed; the first %d: %s.", bad.count,
+						   Min(bad.count, 10), bad.first.data),
 				 errhint("An ICCID has 19 or 20 digits, starts with 89 and ends with a Luhn check digit.")));
 	return n;
 }
@@ -206,7 +208,8 @@ provision_sims(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("%lld ICCIDs already exist or are repeated",
 						(long long) SpiGetInt64(0, 2, NULL)),
-				 errdetail("The first %d: %s.", (int) SPI_processed, list.data)));
+				 errdetail("%lld ICCIDs already exist or are repeated; the first %d: %s.",
+						   (long long) SpiGetInt64(0, 2, NULL), (int) SPI_processed, list.data)));
 	}
 
 	values[1] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
@@ -329,12 +332,16 @@ ReportUnmoved(Datum iccids, int64 account_id, int64 customer_id, bool reassign)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("%lld SIM cards do not exist", (long long) SpiGetInt64(0, 2, NULL)),
-				 errdetail("Unknown ICCIDs, the first ten: %s.", SpiGetText(0, 3))));
+				 errdetail("%lld ICCIDs are unknown; the first %lld: %s.",
+						   (long long) SpiGetInt64(0, 2, NULL),
+						   (long long) Min(SpiGetInt64(0, 2, NULL), 10), SpiGetText(0, 3))));
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("%lld SIM cards are assigned to another customer",
 					(long long) SpiGetInt64(0, 2, NULL)),
-			 errdetail("On another customer, the first ten: %s.", SpiGetText(0, 3)),
+			 errdetail("%lld SIM cards are on another customer; the first %lld: %s.",
+					   (long long) SpiGetInt64(0, 2, NULL),
+					   (long long) Min(SpiGetInt64(0, 2, NULL), 10), SpiGetText(0, 3)),
 			 errhint("Pass reassign => true to move them.")));
 }
 

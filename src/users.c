@@ -359,7 +359,8 @@ TargetCustomers(const Actor *actor, ArrayType *ids, int n)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("%d of the customers do not exist", nmissing),
-				 errdetail("The first %d: %s.", Min(nmissing, 10), missing.data)));
+				 errdetail("%d customers do not exist; the first %d: %s.", nmissing,
+						   Min(nmissing, 10), missing.data)));
 	return account_id;
 }
 
