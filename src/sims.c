@@ -291,32 +291,64 @@ static KeptPlan unassign = {
 };
 
 /*
- * Why SIMs could not move: each distinct ICCID that is unknown to the actor
- * (missing, or of another account: reported alike) or, for assignment, on
- * another customer.  Run only when a call did not move every SIM.
+ * Why SIMs could not move: each distinct ICCID that is missing, of another
+ * account or, for assignment, on another customer.  Run only when a call did
+ * not move every SIM.
  */
 static KeptPlan classify = {
 	"SELECT k.kind, pg_catalog.count(*),"
 	"       pg_catalog.array_to_string((pg_catalog.array_agg(k.iccid ORDER BY k.iccid))[1:10], ', ')"
 	"  FROM (SELECT i.iccid,"
-	"               CASE WHEN s.iccid IS NULL"
-	"                      OR ($2 IS NOT NULL AND s.account_id OPERATOR(pg_catalog.<>) $2) THEN 'unknown'"
+	"               CASE WHEN s.iccid IS NULL THEN 'unknown'"
+	"                    WHEN $2 IS NOT NULL AND s.account_id OPERATOR(pg_catalog.<>) $2 THEN 'other account'"
 	"                    WHEN $3 IS NOT NULL AND s.customer_id OPERATOR(pg_catalog.<>) $3"
 	"                         AND NOT $4 THEN 'other customer'"
 	"               END AS kind"
 	"          FROM (SELECT DISTINCT u.iccid FROM pg_catalog.unnest($1) AS u(iccid)) AS i"
 	"          LEFT JOIN cmp.sim_card s ON s.iccid OPERATOR(pg_catalog.=) i.iccid) AS k"
-	" WHERE k.kind IS NOT NULL GROUP BY k.kind ORDER BY k.kind DESC",
+	" WHERE k.kind IS NOT NULL GROUP BY k.kind",
 	4, {TEXTARRAYOID, INT8OID, INT8OID, BOOLOID}
 };
 
-/* Raise the first problem classify found, if any. */
+/* The first ten of a ", "-separated list of ICCIDs, in order. */
+static int
+CompareStrings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static char *
+FirstTen(char *list)
+{
+	char	   *items[20];
+	int			n = 0,
+				i;
+	char	   *tok;
+	StringInfoData out;
+
+	for (tok = strtok(list, ", "); tok && n < 20; tok = strtok(NULL, ", "))
+		items[n++] = tok;
+	qsort(items, n, sizeof(char *), CompareStrings);
+	initStringInfo(&out);
+	for (i = 0; i < Min(n, 10); i++)
+		appendStringInfo(&out, "%s%s", i ? ", " : "", items[i]);
+	return out.data;
+}
+
+/*
+ * Raise the problem classify found, if any.  SIMs of another account are
+ * reported as unknown to an actor who cannot see them, so that nothing
+ * leaks; the system actor sees every SIM and is told the real reason.
+ */
 static void
-ReportUnmoved(Datum iccids, int64 account_id, int64 customer_id, bool reassign)
+ReportUnmoved(const Actor *actor, Datum iccids, int64 account_id,
+			  int64 customer_id, bool reassign)
 {
 	Datum		args[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
-	char	   *kind;
+	int64		count[3] = {0, 0, 0};	/* unknown, other account, other customer */
+	char	   *first[3] = {NULL, NULL, NULL};
+	uint64		i;
 
 	args[0] = iccids;
 	args[1] = Int64GetDatum(account_id);
@@ -325,24 +357,41 @@ ReportUnmoved(Datum iccids, int64 account_id, int64 customer_id, bool reassign)
 	nulls[2] = customer_id ? ' ' : 'n';
 	args[3] = BoolGetDatum(reassign);
 	KeptPlanExec(&classify, args, nulls, false, 0);
-	if (SPI_processed == 0)
-		return;
-	kind = SpiGetText(0, 1);
-	if (strcmp(kind, "unknown") == 0)
+	for (i = 0; i < SPI_processed; i++)
+	{
+		char	   *kind = SpiGetText(i, 1);
+		int			k = strcmp(kind, "unknown") == 0 ? 0 :
+			strcmp(kind, "other account") == 0 ? 1 : 2;
+
+		count[k] = SpiGetInt64(i, 2, NULL);
+		first[k] = SpiGetText(i, 3);
+	}
+	if (actor->kind != ACTOR_SYSTEM && count[1] > 0)
+	{
+		/* indistinguishable from missing ones; the list is re-sorted below */
+		count[0] += count[1];
+		first[0] = first[0] ? psprintf("%s, %s", first[0], first[1]) : first[1];
+		count[1] = 0;
+	}
+	if (count[0] > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("%lld SIM cards do not exist", (long long) SpiGetInt64(0, 2, NULL)),
-				 errdetail("%lld ICCIDs are unknown; the first %lld: %s.",
-						   (long long) SpiGetInt64(0, 2, NULL),
-						   (long long) Min(SpiGetInt64(0, 2, NULL), 10), SpiGetText(0, 3))));
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("%lld SIM cards are assigned to another customer",
-					(long long) SpiGetInt64(0, 2, NULL)),
-			 errdetail("%lld SIM cards are on another customer; the first %lld: %s.",
-					   (long long) SpiGetInt64(0, 2, NULL),
-					   (long long) Min(SpiGetInt64(0, 2, NULL), 10), SpiGetText(0, 3)),
-			 errhint("Pass reassign => true to move them.")));
+				 errmsg("%lld SIM cards do not exist", (long long) count[0]),
+				 errdetail("%lld ICCIDs are unknown; the first %lld: %s.", (long long) count[0],
+						   (long long) Min(count[0], 10), FirstTen(first[0]))));
+	if (count[1] > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%lld SIM cards belong to another account", (long long) count[1]),
+				 errdetail("SIM cards can only be assigned to customers of their own account; the first %lld: %s.",
+						   (long long) Min(count[1], 10), first[1])));
+	if (count[2] > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%lld SIM cards are assigned to another customer", (long long) count[2]),
+				 errdetail("%lld SIM cards are on another customer; the first %lld: %s.",
+						   (long long) count[2], (long long) Min(count[2], 10), first[2]),
+				 errhint("Pass reassign => true to move them.")));
 }
 
 static Jsonb *
@@ -404,7 +453,7 @@ assign_sims(PG_FUNCTION_ARGS)
 
 	/* fewer moved than given: repeats, SIMs already here, or refusals */
 	if (moved < n)
-		ReportUnmoved(PG_GETARG_DATUM(1), account_id, customer_id, reassign);
+		ReportUnmoved(actor, PG_GETARG_DATUM(1), account_id, customer_id, reassign);
 
 	if (moved > 0)
 	{
@@ -447,7 +496,7 @@ unassign_sims(PG_FUNCTION_ARGS)
 	KeptPlanExec(&unassign, args, nulls, false, 0);
 	moved = (int64) SPI_processed;
 	if (moved < n)
-		ReportUnmoved(PG_GETARG_DATUM(0), account_id, 0, false);
+		ReportUnmoved(actor, PG_GETARG_DATUM(0), account_id, 0, false);
 
 	if (moved > 0)
 	{

@@ -10,7 +10,7 @@
 -- that row-level security applies to what they read.
 
 BEGIN;
-SELECT plan(96);
+SELECT plan(101);
 
 -- ---- helpers ---------------------------------------------------------------
 
@@ -39,6 +39,10 @@ CREATE FUNCTION t.iccid(n bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
 	                         FROM (SELECT k, substr(body, length(body) - k + 1, 1)::int AS d
 	                                 FROM generate_series(1, length(body)) AS k) AS digits) % 10) % 10)::text
 	  FROM (SELECT '8949' || lpad(n::text, 14, '0') AS body) AS b
+$$;
+-- ICCID n with its check digit off by one: malformed
+CREATE FUNCTION t.bad_check(n bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+	SELECT left(t.iccid(n), 18) || ((right(t.iccid(n), 1)::int + 1) % 10)::text
 $$;
 CREATE FUNCTION t.iccids(lo bigint, hi bigint) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
 	SELECT array_agg(t.iccid(i) ORDER BY i) FROM generate_series(lo, hi) AS i
@@ -359,19 +363,22 @@ SELECT throws_ok(
 -- ---- errors name how many and the first ten ----------------------------------
 
 SELECT t.act('acc1');
+SELECT is(cmp.assign_sims(t.cid('C1'), t.iccids(21, 32)), 12::bigint,
+	'errors: twelve more SIMs on C1 to provoke a bulk refusal with');
 CREATE TEMP TABLE errs ON COMMIT DROP AS
 SELECT 'unknown' AS kind,
        t.err(format('SELECT cmp.assign_sims(%s, %L::text[])', t.cid('C1'),
                     t.iccids(11, 12) || t.iccids(900, 911))) AS e
 UNION ALL
 SELECT 'other customer',
-       t.err(format('SELECT cmp.assign_sims(%s, %L::text[])', t.cid('C2'), t.iccids(1, 9) || t.iccids(2, 9)))
+       t.err(format('SELECT cmp.assign_sims(%s, %L::text[])', t.cid('C2'),
+                    t.iccids(11, 12) || t.iccids(21, 32)))
 UNION ALL
+-- twelve 18-digit ICCIDs, then three of 19 digits with a wrong check digit
 SELECT 'malformed',
        t.err(format('SELECT cmp.assign_sims(%s, %L::text[])', t.cid('C1'),
-                    ARRAY(SELECT '8949' || lpad(i::text, 15, '0') FROM generate_series(1, 12) AS i)
-                    || ARRAY(SELECT t.iccid(i) || '0' FROM generate_series(1, 3) AS i)));
--- the SIMs on another customer, in ICCID order (ICCID order is SIM order)
+                    ARRAY(SELECT '8949' || lpad(i::text, 14, '0') FROM generate_series(1, 12) AS i)
+                    || ARRAY(SELECT t.bad_check(i) FROM generate_series(50, 52) AS i)));
 SELECT is((SELECT e[1] FROM errs WHERE kind = 'unknown'), 'P0002',
 	'errors: twelve unknown ICCIDs are P0002');
 SELECT ok((SELECT e[2] ~ '\m12\M' FROM errs WHERE kind = 'unknown'),
@@ -379,29 +386,33 @@ SELECT ok((SELECT e[2] ~ '\m12\M' FROM errs WHERE kind = 'unknown'),
 SELECT is(
 	(SELECT array_agg(i ORDER BY i) FILTER (WHERE strpos(e[3], t.iccid(i)) > 0)
 	   FROM errs, generate_series(900, 911) AS i WHERE kind = 'unknown'),
-	ARRAY[900, 901, 902, 903, 904, 905, 906, 907, 908, 909]::bigint[],
+	ARRAY[900, 901, 902, 903, 904, 905, 906, 907, 908, 909],
 	'errors: the DETAIL of twelve unknown ICCIDs names the first ten and no more');
 SELECT ok((SELECT strpos(e[3], t.iccid(11)) = 0 FROM errs WHERE kind = 'unknown'),
 	'errors: the DETAIL of unknown ICCIDs does not name a good one');
 SELECT is((SELECT e[1] FROM errs WHERE kind = 'other customer'), '55000',
 	'errors: SIMs on another customer are 55000');
-SELECT ok((SELECT e[2] ~ '\m11\M' FROM errs WHERE kind = 'other customer'),
-	'errors: the message of eleven SIMs on another customer says how many (11)');
+SELECT ok((SELECT e[2] ~ '\m12\M' FROM errs WHERE kind = 'other customer'),
+	'errors: the message of twelve SIMs on another customer says how many (12)');
 SELECT is(
 	(SELECT array_agg(i ORDER BY i) FILTER (WHERE strpos(e[3], t.iccid(i)) > 0)
-	   FROM errs, generate_series(1, 9) AS i WHERE kind = 'other customer'),
-	-- SIM 1 is on C2 already; 2..9 are on C1 and so are not 10 (C2's) and 11 (free)
-	ARRAY[2, 3, 4, 5, 6, 7, 8, 9]::bigint[],
-	'errors: the DETAIL of SIMs on another customer names them');
+	   FROM errs, generate_series(11, 32) AS i WHERE kind = 'other customer'),
+	ARRAY[21, 22, 23, 24, 25, 26, 27, 28, 29, 30],
+	'errors: the DETAIL of twelve SIMs on another customer names the first ten and no more');
 SELECT is((SELECT e[1] FROM errs WHERE kind = 'malformed'), '22023',
 	'errors: fifteen malformed ICCIDs are 22023');
 SELECT ok((SELECT e[2] ~ '\m15\M' FROM errs WHERE kind = 'malformed'),
 	'errors: the message of fifteen malformed ICCIDs says how many (15)');
 SELECT is(
-	(SELECT array_agg(i ORDER BY i) FILTER (WHERE strpos(e[3], '8949' || lpad(i::text, 15, '0')) > 0)
+	(SELECT array_agg(i ORDER BY i) FILTER (WHERE strpos(e[3], '8949' || lpad(i::text, 14, '0')) > 0)
 	   FROM errs, generate_series(1, 12) AS i WHERE kind = 'malformed'),
-	ARRAY[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]::bigint[],
-	'errors: the DETAIL of fifteen malformed ICCIDs names the first ten in input order and no more');
+	ARRAY[1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+	'errors: the DETAIL of fifteen malformed ICCIDs names the first ten and no more');
+SELECT is(
+	(SELECT array_agg(i ORDER BY i) FILTER (WHERE strpos(e[3], t.bad_check(i)) > 0)
+	   FROM errs, generate_series(50, 52) AS i WHERE kind = 'malformed'),
+	NULL,
+	'errors: the DETAIL of fifteen malformed ICCIDs does not name the eleventh to fifteenth');
 
 -- ---- unassign_sims -----------------------------------------------------------
 
@@ -429,7 +440,8 @@ SELECT throws_ok(
 SELECT is(t.customer_of(5), 'C1',
 	'unassign_sims: the good SIM of the refused call is still assigned');
 SELECT t.system();
-SELECT cmp.assign_sims(t.cid('D1'), ARRAY[t.iccid(101)]);
+SELECT is(cmp.assign_sims(t.cid('D1'), ARRAY[t.iccid(101)]), 1::bigint,
+	'unassign_sims: (the system puts a SIM of A2 on its customer D1)');
 SELECT t.act('acc1');
 SELECT throws_ok(
 	format('SELECT cmp.unassign_sims(ARRAY[%L])', t.iccid(101)),
@@ -523,6 +535,16 @@ SELECT is(
 	(SELECT string_agg(p, ',' ORDER BY page) FROM pages),
 	array_to_string(t.iccids(1, 40), ','),
 	'sim_grid: paging by iccid returns consecutive pages without overlap or gap');
+
+SELECT t.act('adm1');
+SELECT is(
+	(SELECT string_agg(p, ',' ORDER BY ordinality) FROM t.grid_pages(4) WITH ORDINALITY AS p),
+	(SELECT string_agg(i, ',' ORDER BY i) FROM t.customer_sims('C1') AS i),
+	'sim_grid: a customer user pages through exactly its customers'' SIMs, without overlap or gap');
+SELECT is(
+	(SELECT count(*) FROM t.grid_pages(4)),
+	(SELECT (count(*) + 3) / 4 FROM t.customer_sims('C1')),
+	'sim_grid: a customer user''s pages of 4 are as many as its SIMs need');
 
 SELECT t.system();
 SELECT * FROM finish();
