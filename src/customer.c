@@ -37,16 +37,16 @@ static const CustomerField fields[] = {
 	{"name", 't', 200},
 	{"external_customer_number", 't', 64},
 	{"description", 't', 2000},
-	{"country", 't', 2, CountryIsValid, "Use an ISO 3166-1 alpha-2 code in upper case, such as DE."},
+	{"country", 't', 64, CountryIsValid, "Use an ISO 3166-1 alpha-2 code in upper case, such as DE."},
 	{"state", 't', 100},
 	{"zip_code", 't', 20},
 	{"city", 't', 100},
 	{"street", 't', 200},
-	{"phone", 't', 16, PhoneIsValid, "Use E.164: a + and up to 15 digits, such as +4930123456."},
+	{"phone", 't', 64, PhoneIsValid, "Use E.164: a + and up to 15 digits, such as +4930123456."},
 	{"homepage", 't', 2048, UrlIsValid, "Use an absolute http:// or https:// URL."},
 	{"linkedin", 't', 2048, UrlIsValid, "Use an absolute http:// or https:// URL."},
 	{"estimated_annual_revenue", 'n', 40},
-	{"revenue_currency", 't', 3, CurrencyIsValid, "Use an ISO 4217 code in upper case, such as EUR."},
+	{"revenue_currency", 't', 64, CurrencyIsValid, "Use an ISO 4217 code in upper case, such as EUR."},
 	{"billable", 'b', 5},
 };
 
@@ -199,14 +199,31 @@ CheckRevenuePair(const char *revenue, const char *currency)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("estimated_annual_revenue and revenue_currency go together"),
+				 errdetail("%s is missing.", revenue ? "revenue_currency" : "estimated_annual_revenue"),
 				 errhint("Give both, or neither.")));
 }
 
-static bool
-AddressComplete(char **v)
+/* The address fields a billable customer lacks, as a list; NULL when complete. */
+char *
+CustomerMissingAddress(const char *country, const char *city, const char *street,
+					   const char *zip_code)
 {
-	return v[F_COUNTRY] && v[F_CITY] && v[F_STREET] && v[F_ZIP];
+	StringInfoData s;
+
+	initStringInfo(&s);
+	if (!country)
+		appendStringInfoString(&s, "country");
+	if (!city)
+		appendStringInfo(&s, "%scity", s.len ? ", " : "");
+	if (!street)
+		appendStringInfo(&s, "%sstreet", s.len ? ", " : "");
+	if (!zip_code)
+		appendStringInfo(&s, "%szip_code", s.len ? ", " : "");
+	return s.len ? s.data : NULL;
 }
+
+#define MISSING_ADDRESS(v) \
+	CustomerMissingAddress((v)[F_COUNTRY], (v)[F_CITY], (v)[F_STREET], (v)[F_ZIP])
 
 /* 23505 when another customer of the account uses the name or external number. */
 static void
@@ -384,10 +401,11 @@ create_customer(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("an ACTIVE customer needs an admin user"),
 					 errhint("Pass admin_login and admin_email, or create the customer as DRAFT.")));
-		if (strcmp(v[F_BILLABLE], "true") == 0 && !AddressComplete(v))
+		if (strcmp(v[F_BILLABLE], "true") == 0 && MISSING_ADDRESS(v))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("an ACTIVE billable customer needs a complete address"),
+					 errdetail("Missing: %s.", MISSING_ADDRESS(v)),
 					 errhint("Give country, city, street and zip_code, or create the customer as DRAFT.")));
 	}
 
@@ -491,7 +509,11 @@ JsonFieldValue(const CustomerField *f, JsonbValue *jv)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("%s must be a JSON %s or null", f->name,
-					f->kind == 't' ? "string" : f->kind == 'n' ? "number" : "boolean")));
+					f->kind == 't' ? "string" : f->kind == 'n' ? "number" : "boolean"),
+			 errdetail("The value given is a JSON %s.",
+					   jv->type == jbvString ? "string" : jv->type == jbvNumeric ? "number" :
+					   jv->type == jbvBool ? "boolean" : jv->type == jbvBinary ? "object or array" :
+					   "value of another kind")));
 	return NULL;				/* keep compiler quiet */
 }
 
@@ -608,10 +630,11 @@ update_customer(PG_FUNCTION_ARGS)
 				 errmsg("a billable customer needs a RESELLER account"),
 				 errdetail("Account %lld is a %s account.", (long long) lc.account_id, lc.account_type)));
 	CheckRevenuePair(v[F_REVENUE], v[F_CURRENCY]);
-	if (billable && strcmp(lc.status, "DRAFT") != 0 && !AddressComplete(v))
+	if (billable && strcmp(lc.status, "DRAFT") != 0 && MISSING_ADDRESS(v))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("a billable %s customer needs a complete address", lc.status),
+				 errdetail("Missing: %s.", MISSING_ADDRESS(v)),
 				 errhint("Keep country, city, street and zip_code set.")));
 	CheckCustomerUnique(lc.account_id, present[F_NAME] ? v[F_NAME] : NULL,
 						present[F_EXTERNAL] ? v[F_EXTERNAL] : NULL, customer_id);

@@ -39,16 +39,25 @@ static KeptPlan release_sims = {
 	" SELECT m.iccid, m.account_id, $1, NULL, $2 FROM moved m",
 	2, {INT8OID, INT8OID}
 };
-static KeptPlan assigned_admin = {
-	"SELECT pg_catalog.min(u.user_id) FROM cmp.user_customer uc"
-	"  JOIN cmp.app_user u ON u.user_id OPERATOR(pg_catalog.=) uc.user_id"
-	" WHERE uc.customer_id OPERATOR(pg_catalog.=) $1 AND u.is_admin"
-	"   AND u.status OPERATOR(pg_catalog.=) 'ACTIVE'",
+/*
+ * The admin user an ACTIVE customer will have: its own, if that user is
+ * ACTIVE, or else the first active admin customer user assigned to it.
+ */
+static KeptPlan active_admin = {
+	"SELECT COALESCE("
+	"   (SELECT u.user_id FROM cmp.customer c"
+	"      JOIN cmp.app_user u ON u.user_id OPERATOR(pg_catalog.=) c.admin_user_id"
+	"     WHERE c.customer_id OPERATOR(pg_catalog.=) $1"
+	"       AND u.status OPERATOR(pg_catalog.=) 'ACTIVE'),"
+	"   (SELECT pg_catalog.min(u.user_id) FROM cmp.user_customer uc"
+	"      JOIN cmp.app_user u ON u.user_id OPERATOR(pg_catalog.=) uc.user_id"
+	"     WHERE uc.customer_id OPERATOR(pg_catalog.=) $1 AND u.is_admin"
+	"       AND u.status OPERATOR(pg_catalog.=) 'ACTIVE'))",
 	1, {INT8OID}
 };
 static KeptPlan update_status = {
 	"UPDATE cmp.customer c SET status = $2,"
-	"   admin_user_id = COALESCE(c.admin_user_id, $4),"
+	"   admin_user_id = COALESCE($4, c.admin_user_id),"
 	"   activated_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'ACTIVE' AND c.activated_at IS NULL"
 	"                       THEN pg_catalog.now() ELSE c.activated_at END,"
 	"   activated_by = CASE WHEN $2 OPERATOR(pg_catalog.=) 'ACTIVE' AND c.activated_at IS NULL"
@@ -81,6 +90,7 @@ set_customer_status(PG_FUNCTION_ARGS)
 	char	   *status;
 	char	   *reason;
 	bool		release;
+	int64		new_admin = 0;	/* the admin to set on activation */
 	LockedCustomer lc;
 	Datum		args[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
@@ -130,24 +140,22 @@ set_customer_status(PG_FUNCTION_ARGS)
 
 	if (strcmp(status, "ACTIVE") == 0)
 	{
-		/* an admin customer user assigned to the customer becomes its admin */
-		if (lc.admin_user_id == 0)
-		{
-			args[0] = Int64GetDatum(customer_id);
-			KeptPlanExec(&assigned_admin, args, NULL, false, 0);
-			lc.admin_user_id = SpiGetInt64(0, 1, NULL);
-		}
-		if (lc.admin_user_id == 0)
+		char	   *missing = CustomerMissingAddress(lc.country, lc.city, lc.street, lc.zip_code);
+
+		args[0] = Int64GetDatum(customer_id);
+		KeptPlanExec(&active_admin, args, NULL, false, 0);
+		new_admin = SpiGetInt64(0, 1, NULL);
+		if (new_admin == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("customer %lld has no admin user", (long long) customer_id),
-					 errdetail("Becoming ACTIVE needs an admin user."),
+					 errmsg("customer %lld has no active admin user", (long long) customer_id),
+					 errdetail("Becoming ACTIVE needs an ACTIVE admin user assigned to the customer."),
 					 errhint("Create one with cmp.create_customer_user(is_admin => true).")));
-		if (lc.billable && !(lc.country && lc.city && lc.street && lc.zip_code))
+		if (lc.billable && missing)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("billable customer %lld has no complete address", (long long) customer_id),
-					 errdetail("Becoming ACTIVE needs country, city, street and zip_code for a billable customer."),
+					 errdetail("Becoming ACTIVE needs country, city, street and zip_code for a billable customer; missing: %s.", missing),
 					 errhint("Set them with cmp.update_customer().")));
 	}
 
@@ -178,8 +186,8 @@ set_customer_status(PG_FUNCTION_ARGS)
 	args[1] = CStringGetTextDatum(status);
 	args[2] = Int64GetDatum(actor->user_id);
 	nulls[2] = actor->user_id ? ' ' : 'n';
-	args[3] = Int64GetDatum(lc.admin_user_id);
-	nulls[3] = lc.admin_user_id ? ' ' : 'n';
+	args[3] = Int64GetDatum(new_admin);
+	nulls[3] = new_admin ? ' ' : 'n';
 	KeptPlanExec(&update_status, args, nulls, false, 0);
 
 	CustomerHistory(customer_id, lc.account_id, lc.status, status, reason);

@@ -120,6 +120,8 @@ typedef struct LockedCustomer
 } LockedCustomer;
 
 extern void CustomerLock(const Actor *actor, int64 customer_id, LockedCustomer *lc);
+extern char *CustomerMissingAddress(const char *country, const char *city,
+									const char *street, const char *zip_code);
 extern void CustomerHistory(int64 customer_id, int64 account_id, const char *from,
 							const char *to, const char *reason);
 

@@ -13,11 +13,12 @@
 -- are installed, connected as a superuser.
 
 BEGIN;
-SELECT plan(91);
+SELECT plan(92);
 
 CREATE ROLE ro_act_app NOLOGIN;          -- the application: may call set_actor
 CREATE ROLE ro_act_nogrant NOLOGIN;      -- an ordinary role: may not
 CREATE ROLE ro_act_mapped NOLOGIN;       -- db_role of an ACCOUNT user
+CREATE ROLE ro_act_roleadmin NOLOGIN CREATEROLE;  -- may ALTER other roles
 GRANT EXECUTE ON FUNCTION cmp.set_actor(bigint, boolean) TO ro_act_app;
 -- a schema where the non-superusers may create functions
 CREATE SCHEMA ro_act_scratch;
@@ -111,6 +112,12 @@ SELECT throws_ok(format('ALTER ROLE ro_act_nogrant SET cmp.actor = %L', :csp), '
 SELECT throws_ok(format('ALTER ROLE ro_act_nogrant IN DATABASE %I SET cmp.actor = %L',
 	current_database(), :csp), '42501', NULL,
 	'ALTER ROLE <self> IN DATABASE ... SET cmp.actor by a non-superuser is refused');
+RESET ROLE;
+SET ROLE ro_act_roleadmin;
+SELECT throws_ok(format('ALTER ROLE ro_act_nogrant SET cmp.actor = %L', :csp), '42501', NULL,
+	'ALTER ROLE <other> SET cmp.actor by a CREATEROLE non-superuser is refused');
+RESET ROLE;
+SET ROLE ro_act_nogrant;
 SELECT lives_ok(
 	'CREATE FUNCTION ro_act_scratch.plain() RETURNS bigint LANGUAGE sql AS ''SELECT cmp.actor_id()''',
 	'a non-superuser may create functions in the scratch schema (control for the next tests)');

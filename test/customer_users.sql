@@ -11,7 +11,7 @@
 -- row-level security applies to what they read.
 
 BEGIN;
-SELECT plan(113);
+SELECT plan(121);
 
 -- ---- helpers ---------------------------------------------------------------
 
@@ -97,6 +97,18 @@ BEGIN
 	r := t.sys_exec(sql);
 	EXECUTE format('SET ROLE %I', was);
 	RETURN r;
+END $$;
+
+-- Run one statement as the superuser by hand (no cmp function involved) while
+-- the session keeps its actor setting untouched: what the actor sees next
+-- then depends only on the extension noticing the change to its tables.
+CREATE FUNCTION t.by_hand(sql text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	was name := current_user;
+BEGIN
+	RESET ROLE;
+	EXECUTE sql;
+	EXECUTE format('SET ROLE %I', was);
 END $$;
 
 -- ---- fixtures (system actor) -----------------------------------------------
@@ -560,6 +572,20 @@ SELECT is(t.as_system($$SELECT cmp.set_user_status(t.uid('adm1'), 'ACTIVE')$$), 
 SELECT is((SELECT count(*) FROM cmp.sim_card), 4::bigint,
 	'locked actor: once unlocked, the same session sees the SIMs again');
 
+-- the same, with the lock written by hand: the actor setting never changes
+SELECT t.by_hand($$UPDATE cmp.app_user SET status = 'LOCKED' WHERE login = 'adm1'$$);
+SELECT is((SELECT count(*) FROM cmp.sim_card), 0::bigint,
+	'locked actor: a lock written to cmp.app_user by hand hides every SIM at once');
+SELECT is((SELECT count(*) FROM cmp.customer), 0::bigint,
+	'locked actor: a lock written to cmp.app_user by hand hides every customer at once');
+SELECT throws_ok(
+	$$SELECT cmp.set_user_status(t.uid('cu1'), 'LOCKED')$$,
+	'42501', NULL,
+	'locked actor: after a lock written by hand the actor may change nothing');
+SELECT t.by_hand($$UPDATE cmp.app_user SET status = 'ACTIVE' WHERE login = 'adm1'$$);
+SELECT is((SELECT count(*) FROM cmp.sim_card), 4::bigint,
+	'locked actor: an unlock written by hand shows the SIMs again');
+
 -- ---- visibility follows assignment at once -----------------------------------
 
 SELECT t.act('cu1');
@@ -590,6 +616,26 @@ SELECT is(
 SELECT is(
 	(SELECT count(*) FROM cmp.customer WHERE customer_id = t.cid('Cust Three')), 0::bigint,
 	'visibility: right after the unassignment the user no longer sees that customer');
+
+-- the same, with the assignment written by hand: the actor setting never changes
+SELECT t.by_hand(format('INSERT INTO cmp.user_customer (user_id, customer_id, account_id) VALUES (%s, %s, %s)',
+	t.uid('cu1'), t.cid('Cust Three'), t.aid('A1')));
+SELECT is(
+	(SELECT count(*) FROM cmp.sim_card WHERE customer_id = t.cid('Cust Three')), 2::bigint,
+	'visibility: an assignment written to cmp.user_customer by hand shows that customer''s SIMs at once');
+SELECT t.by_hand(format('DELETE FROM cmp.user_customer WHERE user_id = %s AND customer_id = %s',
+	t.uid('cu1'), t.cid('Cust Three')));
+SELECT is(
+	(SELECT count(*) FROM cmp.sim_card WHERE customer_id = t.cid('Cust Three')), 0::bigint,
+	'visibility: an unassignment written to cmp.user_customer by hand hides that customer''s SIMs at once');
+
+-- a customer's status decides too: SUSPENDED still shows, TERMINATED does not
+SELECT is(
+	t.as_system(format('SELECT cmp.set_customer_status(%s, %L)', t.cid('Cust One'), 'SUSPENDED')),
+	'ACTIVE',
+	'visibility: (the system suspends Cust One)');
+SELECT is((SELECT count(*) FROM cmp.sim_card WHERE customer_id = t.cid('Cust One')), 2::bigint,
+	'visibility: a customer user still sees the SIMs of its SUSPENDED customer');
 
 SELECT t.system();
 SELECT * FROM finish();

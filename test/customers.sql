@@ -12,7 +12,7 @@
 -- checked by SQLSTATE only; the messages are shown in sql/onboarding.sql.
 
 BEGIN;
-SELECT plan(213);
+SELECT plan(216);
 
 SET client_min_messages = warning;
 
@@ -148,6 +148,22 @@ SELECT throws_ok(
 	format($$UPDATE cmp.customer SET billable = true WHERE account_id = %s$$, :s1),
 	'23514', NULL,
 	'rule 1: even a superuser writing the table cannot make a STANDARD account''s customer billable');
+
+-- The rules are constraints too, so a superuser writing by hand cannot break them.
+SELECT throws_ok(
+	format($$UPDATE cmp.customer SET status = 'ACTIVE' WHERE customer_id = %s$$, :a2),
+	'23514', NULL,
+	'lifecycle: even written by hand, an ACTIVE customer has an admin user');
+SELECT throws_ok(
+	format($$INSERT INTO cmp.customer (account_id, account_type, customer_number, name)
+	         VALUES (%s, 'RESELLER', 99, 'BETA METERING')$$, :r1),
+	'23505', NULL,
+	'name: even written by hand, names are unique per account regardless of case');
+SELECT throws_ok(
+	format($$INSERT INTO cmp.customer (account_id, account_type, customer_number, name)
+	         VALUES (%s, 'RESELLER', 2, 'Another Number Two')$$, :r1),
+	'23505', NULL,
+	'customer_number: even written by hand, unique within the account');
 
 -- ---- create_customer: arguments -----------------------------------------------
 
