@@ -159,7 +159,7 @@ CheckIccids(FunctionCallInfo fcinfo, int argno)
 	if (bad.count > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%d malformed ICCIDs", bad.count),
+				 errmsg_plural("%d malformed ICCID", "%d malformed ICCIDs", bad.count, bad.count),
 				 errdetail("%d ICCIDs are malformed; the first %d: %s.", bad.count,
 						   Min(bad.count, 10), bad.first.data),
 				 errhint("An ICCID has 19 or 20 digits, starts with 89 and ends with a Luhn check digit.")));
@@ -376,19 +376,24 @@ ReportUnmoved(const Actor *actor, Datum iccids, int64 account_id,
 	if (count[0] > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("%lld SIM cards do not exist", (long long) count[0]),
+				 errmsg_plural("%lld SIM card does not exist", "%lld SIM cards do not exist",
+							   count[0], (long long) count[0]),
 				 errdetail("%lld ICCIDs are unknown; the first %lld: %s.", (long long) count[0],
 						   (long long) Min(count[0], 10), FirstTen(first[0]))));
 	if (count[1] > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%lld SIM cards belong to another account", (long long) count[1]),
+				 errmsg_plural("%lld SIM card belongs to another account",
+							   "%lld SIM cards belong to another account",
+							   count[1], (long long) count[1]),
 				 errdetail("SIM cards can only be assigned to customers of their own account; the first %lld: %s.",
 						   (long long) Min(count[1], 10), first[1])));
 	if (count[2] > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%lld SIM cards are assigned to another customer", (long long) count[2]),
+				 errmsg_plural("%lld SIM card is assigned to another customer",
+							   "%lld SIM cards are assigned to another customer",
+							   count[2], (long long) count[2]),
 				 errdetail("%lld SIM cards are on another customer; the first %lld: %s.",
 						   (long long) count[2], (long long) Min(count[2], 10), first[2]),
 				 errhint("Pass reassign => true to move them.")));

@@ -218,7 +218,12 @@ static KeptPlan lock_user = {
 	"SELECT u.account_id, u.context_level, u.status,"
 	"       EXISTS (SELECT 1 FROM cmp.user_customer uc"
 	"                WHERE uc.user_id OPERATOR(pg_catalog.=) u.user_id"
-	"                  AND uc.customer_id OPERATOR(pg_catalog.=) ANY ($2))"
+	"                  AND uc.customer_id OPERATOR(pg_catalog.=) ANY ($2)),"
+	"       EXISTS (SELECT 1 FROM cmp.user_customer uc"
+	"                 JOIN cmp.customer c ON c.customer_id OPERATOR(pg_catalog.=) uc.customer_id"
+	"                WHERE uc.user_id OPERATOR(pg_catalog.=) u.user_id"
+	"                  AND uc.customer_id OPERATOR(pg_catalog.=) ANY ($2)"
+	"                  AND c.status OPERATOR(pg_catalog.=) 'ACTIVE')"
 	"  FROM cmp.app_user u WHERE u.user_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 	2, {INT8OID, INT8ARRAYOID}
 };
@@ -419,6 +424,13 @@ TargetUser(const Actor *actor, int64 user_id, char **level, char **status)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("user %lld does not exist", (long long) user_id)));
+	/* a customer admin changes users only through customers that are ACTIVE */
+	if (actor->kind == ACTOR_CUSTOMER &&
+		!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("user %lld belongs only to SUSPENDED customers", (long long) user_id),
+				 errdetail("A SUSPENDED customer is read-only to its own users.")));
 	return account_id;
 }
 

@@ -13,7 +13,7 @@
 -- are installed, connected as a superuser.
 
 BEGIN;
-SELECT plan(92);
+SELECT plan(96);
 
 CREATE ROLE ro_act_app NOLOGIN;          -- the application: may call set_actor
 CREATE ROLE ro_act_nogrant NOLOGIN;      -- an ordinary role: may not
@@ -354,14 +354,31 @@ RESET ROLE;
 SET ROLE ro_act_mapped;
 SELECT is((SELECT count(*) FROM cmp.account), 1::bigint,
 	'cache: a mapped role sees its user''s account (control)');
+PREPARE remap_q AS SELECT pg_catalog.array_agg(account_id) AS ids FROM cmp.account;
+EXECUTE remap_q \gset remap1_
 RESET ROLE;
+-- the role is mapped to the ACCOUNT user of the other account instead
 UPDATE cmp.app_user SET db_role = NULL WHERE user_id = :acc_s;
+UPDATE cmp.app_user SET db_role = 'ro_act_mapped' WHERE user_id = :acc_r;
+SET ROLE ro_act_mapped;
+EXECUTE remap_q \gset remap2_
+SELECT is(cmp.actor_id(), :acc_r::bigint,
+	'cache: a role remapped while in use acts as its new user at once');
+SELECT set_eq('SELECT account_id FROM cmp.account', ARRAY[:acct_r]::bigint[],
+	'cache: a role remapped while in use sees its new user''s account at once');
+RESET ROLE;
+DEALLOCATE remap_q;
+UPDATE cmp.app_user SET db_role = NULL WHERE user_id = :acc_r;
 SET ROLE ro_act_mapped;
 SELECT is(cmp.actor_id(), NULL, 'cache: a role unmapped while in use acts as nobody at once');
 SELECT is((SELECT count(*) FROM cmp.account), 0::bigint,
 	'cache: a role unmapped while in use sees nothing at once');
 RESET ROLE;
 UPDATE cmp.app_user SET db_role = 'ro_act_mapped' WHERE user_id = :acc_s;
+SELECT is(:'remap1_ids'::text, '{' || :acct_s || '}',
+	'cache: a statement prepared by a mapped role shows its user''s account (control)');
+SELECT is(:'remap2_ids'::text, '{' || :acct_r || '}',
+	'cache: a statement prepared by a mapped role shows the new user''s account once the role is remapped');
 
 -- ---- a hostile search_path ------------------------------------------------------
 -- Schema evil shadows what the extension uses (operators, lower, unnest,

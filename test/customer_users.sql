@@ -11,7 +11,7 @@
 -- row-level security applies to what they read.
 
 BEGIN;
-SELECT plan(121);
+SELECT plan(123);
 
 -- ---- helpers ---------------------------------------------------------------
 
@@ -555,10 +555,11 @@ SELECT is((SELECT count(*) FROM cmp.customer), 0::bigint,
 	'locked actor: a session whose actor was locked sees no customers');
 SELECT is((SELECT count(*) FROM cmp.app_user), 0::bigint,
 	'locked actor: a session whose actor was locked sees no users');
+-- (setting a status the user already has: harmless should the check be missing)
 SELECT throws_ok(
-	$$SELECT cmp.set_user_status(t.uid('cu1'), 'LOCKED')$$,
+	$$SELECT cmp.set_user_status(t.uid('cu1'), 'ACTIVE')$$,
 	'42501', NULL,
-	'locked actor: may not lock users any more');
+	'locked actor: may not set user statuses any more');
 SELECT throws_ok(
 	$$SELECT cmp.assign_user_to_customers(t.uid('cu1'), ARRAY[t.cid('Cust Three')])$$,
 	'42501', NULL,
@@ -579,7 +580,7 @@ SELECT is((SELECT count(*) FROM cmp.sim_card), 0::bigint,
 SELECT is((SELECT count(*) FROM cmp.customer), 0::bigint,
 	'locked actor: a lock written to cmp.app_user by hand hides every customer at once');
 SELECT throws_ok(
-	$$SELECT cmp.set_user_status(t.uid('cu1'), 'LOCKED')$$,
+	$$SELECT cmp.set_user_status(t.uid('cu1'), 'ACTIVE')$$,
 	'42501', NULL,
 	'locked actor: after a lock written by hand the actor may change nothing');
 SELECT t.by_hand($$UPDATE cmp.app_user SET status = 'ACTIVE' WHERE login = 'adm1'$$);
@@ -636,6 +637,11 @@ SELECT is(
 	'visibility: (the system suspends Cust One)');
 SELECT is((SELECT count(*) FROM cmp.sim_card WHERE customer_id = t.cid('Cust One')), 2::bigint,
 	'visibility: a customer user still sees the SIMs of its SUSPENDED customer');
+SELECT is((SELECT count(*) FROM cmp.customer WHERE name = 'Cust Two'), 1::bigint,
+	'visibility: a customer user sees its ACTIVE customer Cust Two');
+SELECT t.by_hand($$UPDATE cmp.customer SET status = 'TERMINATED', terminated_at = now() WHERE name = 'Cust Two'$$);
+SELECT is((SELECT count(*) FROM cmp.customer WHERE name = 'Cust Two'), 0::bigint,
+	'visibility: a customer TERMINATED (here by hand) disappears from its users at once');
 
 SELECT t.system();
 SELECT * FROM finish();

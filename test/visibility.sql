@@ -13,7 +13,7 @@
 -- are installed, connected as a superuser.
 
 BEGIN;
-SELECT plan(254);
+SELECT plan(257);
 
 -- pgTAP's own bookkeeping (plan() granted it to PUBLIC) and our scratch
 -- tables live in this session's temporary schema; every test role can use
@@ -551,6 +551,40 @@ SELECT bag_eq($$SELECT pg_temp.visible_iccids('')$$,
 	'plan cache (generic): the same function shows a mapped CUSTOMER role exactly its SIMs');
 RESET ROLE;
 RESET plan_cache_mode;
+
+-- A SECURITY DEFINER function owned by a non-superuser: RLS applies to its
+-- owner, the actor is the calling session's (cmp.whoami() follows the
+-- session's role, not the function owner).  Its cached plans outlive a SET
+-- ROLE (PostgreSQL replans RLS plans when the *current* user changes, and
+-- inside the function that is always the owner), so a plan folded for one
+-- mapped role must not be reused for the next.
+CREATE ROLE ro_vis_owner NOLOGIN;
+CREATE SCHEMA ro_vis_reports AUTHORIZATION ro_vis_owner;
+GRANT USAGE ON SCHEMA ro_vis_reports TO PUBLIC;
+SET ROLE ro_vis_owner;
+CREATE FUNCTION ro_vis_reports.sims() RETURNS SETOF text
+LANGUAGE plpgsql STABLE SECURITY DEFINER AS $$
+BEGIN
+	RETURN QUERY SELECT s.iccid FROM cmp.sim_card s;
+END
+$$;
+RESET ROLE;
+SET ROLE ro_vis_mapped_acct;
+SELECT count(*) FROM ro_vis_reports.sims() \g /dev/null
+SELECT bag_eq($$SELECT ro_vis_reports.sims()$$,
+	$$SELECT id FROM expected WHERE kind = 'mapped_account' AND rel = 'cmp.sim_card'$$,
+	'plan cache (definer): a SECURITY DEFINER function shows a mapped ACCOUNT role its account''s SIMs');
+RESET ROLE;
+SET ROLE ro_vis_mapped_cust;
+SELECT bag_eq($$SELECT ro_vis_reports.sims()$$,
+	$$SELECT id FROM expected WHERE kind = 'mapped_customer' AND rel = 'cmp.sim_card'$$,
+	'plan cache (definer): the same function, planned for an ACCOUNT role, shows a mapped CUSTOMER role its SIMs');
+RESET ROLE;
+SET ROLE ro_vis_mapped_acct;
+SELECT bag_eq($$SELECT ro_vis_reports.sims()$$,
+	$$SELECT id FROM expected WHERE kind = 'mapped_account' AND rel = 'cmp.sim_card'$$,
+	'plan cache (definer): the same function, planned for a CUSTOMER role, shows the ACCOUNT role its SIMs again');
+RESET ROLE;
 
 SELECT is(:gcua_n::bigint, :n_cu_a::bigint,
 	'plan cache (generic): the SIM grid shows a CUSTOMER user exactly its SIMs');
