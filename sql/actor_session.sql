@@ -5,15 +5,16 @@
 -- it, whoami of every kind of actor, and attempts to forge the actor in
 -- sessions that have not loaded the library yet.
 --
-CREATE EXTENSION reseller_onboarding;
-SELECT current_user AS regress_superuser \gset
--- Roles are cluster-wide and outlive this database: drop any left by an
--- interrupted run.
+-- Start clean even if an earlier test left the extension in this database;
+-- roles are cluster-wide and outlive it: drop any left by an interrupted run.
 SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS reseller_onboarding CASCADE;
 DROP ROLE IF EXISTS regress_ro_app;
 DROP ROLE IF EXISTS regress_ro_mapped;
 DROP ROLE IF EXISTS regress_ro_nobody;
 RESET client_min_messages;
+CREATE EXTENSION reseller_onboarding;
+SELECT current_user AS regress_superuser \gset
 CREATE ROLE regress_ro_app LOGIN;       -- the application: may call set_actor
 CREATE ROLE regress_ro_mapped LOGIN;    -- db_role of the ACCOUNT user
 CREATE ROLE regress_ro_nobody LOGIN;    -- neither
@@ -91,6 +92,27 @@ SELECT cmp.actor_id();
 SELECT cmp.set_actor(2, is_local => false);
 SELECT cmp.clear_actor();
 SELECT cmp.actor_id();
+-- a statement prepared once and executed in transactions of different
+-- actors (a pooler in transaction mode keeps prepared statements)
+PREPARE customers AS SELECT pg_catalog.count(*) FROM cmp.customer;
+BEGIN;
+SELECT cmp.set_actor(4);
+EXECUTE customers;
+COMMIT;
+BEGIN;
+SELECT cmp.set_actor(1);
+EXECUTE customers;
+COMMIT;
+BEGIN;
+SELECT cmp.set_actor(2);
+EXECUTE customers;
+COMMIT;
+EXECUTE customers;
+BEGIN;
+SELECT cmp.set_actor(4);
+EXECUTE customers;
+COMMIT;
+DEALLOCATE customers;
 -- whoami of each kind: CSP, ACCOUNT, CUSTOMER (assigned customers, whatever
 -- their status)
 SELECT cmp.set_actor(1, is_local => false);

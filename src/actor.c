@@ -31,6 +31,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_proc.h"
 #include "commands/trigger.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -91,6 +92,10 @@ static Oid	extension_owner = InvalidOid;
  */
 #define KIND_UNSET (-1)
 static int	folded_kind = KIND_UNSET;
+static Oid	folded_outer_user = InvalidOid;	/* the session role at that time */
+
+static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
+static fmgr_hook_type prev_fmgr_hook = NULL;
 
 typedef struct KindEntry
 {
@@ -299,8 +304,6 @@ ActorRelcacheCallback(Datum arg, Oid relid)
 		relid != user_customer_relid && relid != customer_relid)
 		return;
 	cache.valid = false;
-	/* the extension may have been dropped and created again: look them up anew */
-	app_user_relid = user_customer_relid = customer_relid = InvalidOid;
 	if (relid == InvalidOid || relid == app_user_relid)
 	{
 		/* a role's mapping may have changed */
@@ -309,6 +312,9 @@ ActorRelcacheCallback(Datum arg, Oid relid)
 		if (actor_setting_id == 0)
 			ActorMayChange(KIND_UNSET);
 	}
+	/* the extension may have been dropped and created again: look them up anew */
+	app_user_relid = user_customer_relid = customer_relid = InvalidOid;
+
 	/* a customer user's folded customers may be out of date */
 	if (folded_kind == ACTOR_CUSTOMER)
 	{
@@ -330,6 +336,42 @@ ActorXactCallback(XactEvent event, void *arg)
 		cache.valid = false;
 }
 
+/*
+ * PostgreSQL replans a row-security plan when the current user changes, but
+ * inside a SECURITY DEFINER function the current user is always the owner,
+ * while the actor follows the session's role (SET ROLE).  So on entry to
+ * such a function, plans folded for another session role must go.
+ */
+static bool
+ActorNeedsFmgrHook(Oid fn_oid)
+{
+	HeapTuple	tup;
+	bool		secdef = false;
+
+	if (prev_needs_fmgr_hook && prev_needs_fmgr_hook(fn_oid))
+		return true;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+	if (HeapTupleIsValid(tup))
+	{
+		secdef = ((Form_pg_proc) GETSTRUCT(tup))->prosecdef;
+		ReleaseSysCache(tup);
+	}
+	return secdef;
+}
+
+static void
+ActorFmgrHook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
+{
+	if (event == FHET_START && folded_kind != KIND_UNSET &&
+		folded_outer_user != GetOuterUserId())
+	{
+		ResetPlanCache();
+		folded_kind = KIND_UNSET;
+	}
+	if (prev_fmgr_hook)
+		prev_fmgr_hook(event, flinfo, arg);
+}
+
 void
 ActorInit(void)
 {
@@ -348,6 +390,10 @@ ActorInit(void)
 	MarkGUCPrefixReserved("cmp");
 	CacheRegisterRelcacheCallback(ActorRelcacheCallback, (Datum) 0);
 	RegisterXactCallback(ActorXactCallback, NULL);
+	prev_needs_fmgr_hook = needs_fmgr_hook;
+	needs_fmgr_hook = ActorNeedsFmgrHook;
+	prev_fmgr_hook = fmgr_hook;
+	fmgr_hook = ActorFmgrHook;
 }
 
 /* Run a lookup as the extension's owner, so row-level security is not applied. */
@@ -708,9 +754,11 @@ actor_is_active(PG_FUNCTION_ARGS)
 static void
 NoteFolded(int kind)
 {
-	if (folded_kind != KIND_UNSET && folded_kind != kind)
+	if (folded_kind != KIND_UNSET &&
+		(folded_kind != kind || folded_outer_user != GetOuterUserId()))
 		ResetPlanCache();
 	folded_kind = kind;
+	folded_outer_user = GetOuterUserId();
 }
 
 Datum

@@ -354,7 +354,7 @@ RESET ROLE;
 SET ROLE ro_act_mapped;
 SELECT is((SELECT count(*) FROM cmp.account), 1::bigint,
 	'cache: a mapped role sees its user''s account (control)');
-PREPARE remap_q AS SELECT pg_catalog.array_agg(account_id) AS ids FROM cmp.account;
+PREPARE remap_q AS SELECT coalesce(pg_catalog.array_agg(account_id)::text, '{}') AS ids FROM cmp.account;
 EXECUTE remap_q \gset remap1_
 RESET ROLE;
 -- the role is mapped to the ACCOUNT user of the other account instead

@@ -13,7 +13,7 @@
 -- are installed, connected as a superuser.
 
 BEGIN;
-SELECT plan(257);
+SELECT plan(258);
 
 -- pgTAP's own bookkeeping (plan() granted it to PUBLIC) and our scratch
 -- tables live in this session's temporary schema; every test role can use
@@ -443,7 +443,10 @@ SELECT throws_ok(format(s.stmt, t.tab, t.col), '42501', NULL,
  ORDER BY t.o, s.o;
 RESET ROLE;
 
--- ---- cached plans are never reused across actor kinds ----------------------
+-- ---- cached plans are never reused across actors ----------------------------
+-- The policies fold the actor's kind, account and customers into the plan,
+-- so a cached plan belongs to one actor: every switch below, to another kind
+-- or to another user of the same kind, must show the new actor its rows.
 
 -- Expected counts, read before any role switch.
 SELECT count(*) FILTER (WHERE kind = 'csp') AS n_csp,
@@ -479,6 +482,8 @@ SELECT cmp.clear_actor();
 EXECUTE pc_sims \gset none_
 SELECT cmp.set_actor(:acc_s, false);
 EXECUTE pc_sims \gset accs_
+SELECT cmp.set_actor(:acc_r, false);
+EXECUTE pc_sims \gset accr2_
 SELECT cmp.clear_actor();
 RESET ROLE;
 
@@ -499,6 +504,8 @@ SELECT is(:none_n::bigint, 0::bigint,
 	'plan cache: a plan cached for a CUSTOMER user shows nothing once the actor is cleared');
 SELECT is(:accs_n::bigint, :n_acc_s::bigint,
 	'plan cache: after no actor, an ACCOUNT user sees its own account''s SIMs');
+SELECT is(:accr2_n::bigint, :n_acc_r::bigint,
+	'plan cache: a plan cached for one ACCOUNT user shows another ACCOUNT user only its own account''s SIMs');
 
 -- force_generic_plan, a parameter, a view; and a PL/pgSQL function, whose
 -- statements are cached plans too.
