@@ -182,6 +182,16 @@ CheckField(const CustomerField *f, const char *value)
 				 f->hint ? errhint("%s", f->hint) : 0));
 	if (f->kind == 'n')
 	{
+		const char *dot = strchr(value, '.');
+		size_t		whole = dot ? (size_t) (dot - value) : strlen(value);
+
+		/* a company's yearly revenue: below 10^15, to the cent, never rounded */
+		if (whole > 15 || (dot && strlen(dot + 1) > 2 &&
+						   strspn(dot + 3, "0") != strlen(dot + 3)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s is out of range", f->name),
+					 errdetail("At most 15 digits before the decimal point and 2 after it are allowed.")));
 		/* numeric_in accepts NaN and Infinity; a revenue is neither */
 		if (pg_strcasecmp(value, "nan") == 0 || strchr(value, 'n') || strchr(value, 'N') ||
 			value[0] == '-')

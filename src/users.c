@@ -5,6 +5,7 @@
 #include "reseller_onboarding.h"
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "utils/acl.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
@@ -58,11 +59,25 @@ UserCheckNew(const char *login, const char *email, const char *db_role)
 				 errdetail("Logins are unique regardless of case.")));
 	if (db_role != NULL)
 	{
-		if (!OidIsValid(get_role_oid(db_role, true)))
+		const Actor *actor = ActorCurrent();
+		Oid			roleid = get_role_oid(db_role, true);
+
+		/* who logs in as whom is the DBA's decision, not a tenant's */
+		if (actor->kind != ACTOR_SYSTEM && actor->kind != ACTOR_CSP)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to map database role \"%s\"", db_role),
+					 errdetail("Only CSP users and the system actor map database roles to CMP users.")));
+		if (!OidIsValid(roleid))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("role \"%s\" does not exist", db_role),
 					 errhint("Create the database role first, or leave db_role NULL.")));
+		if (superuser_arg(roleid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("role \"%s\" is a superuser", db_role),
+					 errdetail("A superuser with no actor set is the system actor; a mapping would never apply.")));
 		namestrcpy(&role, db_role);
 		arg = NameGetDatum(&role);
 		KeptPlanExec(&role_taken, &arg, NULL, false, 1);
@@ -363,7 +378,8 @@ TargetCustomers(const Actor *actor, ArrayType *ids, int n)
 	if (nmissing > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("%d of the customers do not exist", nmissing),
+				 errmsg_plural("%d of the customers does not exist",
+							   "%d of the customers do not exist", nmissing, nmissing),
 				 errdetail("%d customers do not exist; the first %d: %s.", nmissing,
 						   Min(nmissing, 10), missing.data)));
 	return account_id;

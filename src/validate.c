@@ -473,6 +473,21 @@ IsTrimmable(char c)
  * reported.  maxlen counts characters, not bytes, so the limit a user reads
  * in the documentation is the one they hit; maxlen <= 0 means no limit.
  */
+/*
+ * Unicode characters that change how text is shown without being seen: C1
+ * controls, zero-width characters, bidirectional overrides and isolates,
+ * the byte order mark.  They make one name look like another.
+ */
+static bool
+IsInvisibleCodePoint(pg_wchar c)
+{
+	return (c >= 0x80 && c <= 0x9F) ||
+		(c >= 0x200B && c <= 0x200F) ||
+		(c >= 0x202A && c <= 0x202E) ||
+		(c >= 0x2060 && c <= 0x2069) ||
+		c == 0xFEFF;
+}
+
 char *
 CheckedText(const char *value, const char *name, bool required, int maxlen)
 {
@@ -511,6 +526,21 @@ CheckedText(const char *value, const char *name, bool required, int maxlen)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s contains a control character", name)));
+	}
+	if (GetDatabaseEncoding() == PG_UTF8)
+	{
+		int			pos = 1;
+
+		for (const char *p = start; p < end; p += pg_utf_mblen((const unsigned char *) p), pos++)
+		{
+			pg_wchar	c = utf8_to_unicode((const unsigned char *) p);
+
+			if (IsInvisibleCodePoint(c))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s contains an invisible or control character", name),
+						 errdetail("Character %d is U+%04X.", pos, (unsigned) c)));
+		}
 	}
 
 	result = pnstrdup(start, end - start);
