@@ -340,6 +340,12 @@ CREATE FUNCTION cmp.actor_policy_account_id() RETURNS bigint
 CREATE FUNCTION cmp.actor_policy_customer_ids() RETURNS bigint[]
 	AS 'MODULE_PATHNAME', 'actor_policy_customer_ids'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- The one customer of a customer user who has exactly one, else NULL: the
+-- planner can walk an index on (customer_id, iccid) in ICCID order for
+-- customer_id = N, not for customer_id = ANY ('{N}').
+CREATE FUNCTION cmp.actor_policy_customer_id() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'actor_policy_customer_id'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
 -- The per-query checks (STABLE, each in a scalar sub-select: one InitPlan).
 CREATE FUNCTION cmp.actor_sees_all() RETURNS boolean
 	AS 'MODULE_PATHNAME', 'actor_sees_all'
@@ -415,7 +421,9 @@ CREATE POLICY customer_visible ON cmp.customer FOR SELECT USING (
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
 		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
 			AND (SELECT cmp.actor_account_is(cmp.actor_policy_account_id()))
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
+		WHEN 'CUSTOMER' THEN CASE WHEN cmp.actor_policy_customer_id() IS NOT NULL
+				THEN customer_id OPERATOR(pg_catalog.=) cmp.actor_policy_customer_id()
+				ELSE customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids()) END
 			AND (SELECT cmp.actor_customers_are(cmp.actor_policy_customer_ids()))
 		ELSE false
 	END);
@@ -425,7 +433,9 @@ CREATE POLICY user_customer_visible ON cmp.user_customer FOR SELECT USING (
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
 		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
 			AND (SELECT cmp.actor_account_is(cmp.actor_policy_account_id()))
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
+		WHEN 'CUSTOMER' THEN CASE WHEN cmp.actor_policy_customer_id() IS NOT NULL
+				THEN customer_id OPERATOR(pg_catalog.=) cmp.actor_policy_customer_id()
+				ELSE customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids()) END
 			AND (SELECT cmp.actor_customers_are(cmp.actor_policy_customer_ids()))
 		ELSE false
 	END);
@@ -435,7 +445,9 @@ CREATE POLICY sim_card_visible ON cmp.sim_card FOR SELECT USING (
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
 		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
 			AND (SELECT cmp.actor_account_is(cmp.actor_policy_account_id()))
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
+		WHEN 'CUSTOMER' THEN CASE WHEN cmp.actor_policy_customer_id() IS NOT NULL
+				THEN customer_id OPERATOR(pg_catalog.=) cmp.actor_policy_customer_id()
+				ELSE customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids()) END
 			AND (SELECT cmp.actor_customers_are(cmp.actor_policy_customer_ids()))
 		ELSE false
 	END);
@@ -448,7 +460,9 @@ CREATE POLICY customer_status_history_visible ON cmp.customer_status_history FOR
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
 		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
 			AND (SELECT cmp.actor_account_is(cmp.actor_policy_account_id()))
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
+		WHEN 'CUSTOMER' THEN CASE WHEN cmp.actor_policy_customer_id() IS NOT NULL
+				THEN customer_id OPERATOR(pg_catalog.=) cmp.actor_policy_customer_id()
+				ELSE customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids()) END
 			AND (SELECT cmp.actor_customers_are(cmp.actor_policy_customer_ids()))
 		ELSE false
 	END);
@@ -469,7 +483,9 @@ CREATE POLICY audit_log_visible ON cmp.audit_log FOR SELECT USING (
 		WHEN 'CSP' THEN (SELECT cmp.actor_sees_all())
 		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
 			AND (SELECT cmp.actor_account_is(cmp.actor_policy_account_id()))
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
+		WHEN 'CUSTOMER' THEN CASE WHEN cmp.actor_policy_customer_id() IS NOT NULL
+				THEN customer_id OPERATOR(pg_catalog.=) cmp.actor_policy_customer_id()
+				ELSE customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids()) END
 			AND (SELECT cmp.actor_customers_are(cmp.actor_policy_customer_ids()))
 		ELSE false
 	END);

@@ -54,6 +54,7 @@ PG_FUNCTION_INFO_V1(actor_account_is);
 PG_FUNCTION_INFO_V1(actor_customers_are);
 PG_FUNCTION_INFO_V1(actor_policy_account_id);
 PG_FUNCTION_INFO_V1(actor_policy_customer_ids);
+PG_FUNCTION_INFO_V1(actor_policy_customer_id);
 PG_FUNCTION_INFO_V1(actor_is_active);
 PG_FUNCTION_INFO_V1(actor_policy_kind);
 PG_FUNCTION_INFO_V1(actor_cache_invalidate);
@@ -796,6 +797,16 @@ actor_policy_customer_ids(PG_FUNCTION_ARGS)
 		elems[i] = Int64GetDatum(a->customer_ids[i]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL,
 										  TYPALIGN_DOUBLE));
+}
+
+Datum
+actor_policy_customer_id(PG_FUNCTION_ARGS)
+{
+	const Actor *a = ActorCurrent();
+
+	if (a->kind != ACTOR_CUSTOMER || cache.locked || a->ncustomers != 1)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(a->customer_ids[0]);
 }
 
 Datum
