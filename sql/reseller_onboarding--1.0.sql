@@ -361,7 +361,11 @@ CREATE FUNCTION cmp.actor_is_active() RETURNS boolean
 	LANGUAGE C STABLE PARALLEL SAFE;
 
 -- Changes that alter what an actor sees (assignments, customer status, user
--- status or role mapping) make every session drop its cached actor.
+-- status or role mapping) make every session drop its cached actor: the
+-- trigger sends a relcache invalidation of this sequence, which no query
+-- uses, so that the signal makes nobody replan (it hands out no numbers).
+CREATE SEQUENCE cmp.actor_cache_signal;
+SELECT pg_catalog.pg_extension_config_dump('cmp.actor_cache_signal', '');
 CREATE FUNCTION cmp.actor_cache_invalidate() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'actor_cache_invalidate'
 	LANGUAGE C;

@@ -13,8 +13,8 @@
  *
  * The resolved actor (kind, account, visible customers) is cached for the
  * backend.  Changes that can alter it fire a statement trigger that sends a
- * relcache invalidation of the changed table; every backend drops its cache
- * when it receives one.
+ * relcache invalidation of cmp.actor_cache_signal; every backend drops its
+ * cache when it receives one.
  *
  * The policies fold the actor's kind, account and customers into constants
  * at plan time (see the install script), so a plan belongs to the actor it
@@ -79,10 +79,12 @@ static ActorCache cache;
 static MemoryContext ActorContext = NULL;	/* lives for the backend */
 static MemoryContext ResolvedContext = NULL;	/* reset at each resolution */
 
-/* relations whose changes invalidate the cache, looked up lazily */
-static Oid	app_user_relid = InvalidOid;
-static Oid	user_customer_relid = InvalidOid;
-static Oid	customer_relid = InvalidOid;
+/*
+ * Looked up lazily: the relation whose relcache invalidations signal that
+ * what some actor sees has changed (a sequence no plan refers to, so that
+ * the signal replans nothing), and the owner of the extension's tables.
+ */
+static Oid	signal_relid = InvalidOid;
 static Oid	extension_owner = InvalidOid;
 
 /*
@@ -270,27 +272,29 @@ assign_actor(const char *newval, void *extra)
 		ActorMayChange(KIND_UNSET);
 }
 
-/* Relation ids and the owner, looked up once per extension lifetime. */
+static Oid
+SignalRelid(void)
+{
+	Oid			nsp = get_namespace_oid("cmp", true);
+
+	return OidIsValid(nsp) ? get_relname_relid("actor_cache_signal", nsp) : InvalidOid;
+}
+
+/* The signal relation and the owner, looked up once per extension lifetime. */
 static bool
 LookupRelations(void)
 {
-	Oid			nsp;
 	HeapTuple	tup;
 
-	if (OidIsValid(app_user_relid))
+	if (OidIsValid(signal_relid))
 		return true;
-	nsp = get_namespace_oid("cmp", true);
-	if (!OidIsValid(nsp))
+	signal_relid = SignalRelid();
+	if (!OidIsValid(signal_relid))
 		return false;
-	app_user_relid = get_relname_relid("app_user", nsp);
-	user_customer_relid = get_relname_relid("user_customer", nsp);
-	customer_relid = get_relname_relid("customer", nsp);
-	if (!OidIsValid(app_user_relid))
-		return false;
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(app_user_relid));
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(signal_relid));
 	if (!HeapTupleIsValid(tup))
 	{
-		app_user_relid = InvalidOid;
+		signal_relid = InvalidOid;
 		return false;
 	}
 	extension_owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
@@ -301,20 +305,17 @@ LookupRelations(void)
 static void
 ActorRelcacheCallback(Datum arg, Oid relid)
 {
-	if (relid != InvalidOid && relid != app_user_relid &&
-		relid != user_customer_relid && relid != customer_relid)
+	if (relid != InvalidOid && relid != signal_relid)
 		return;
 	cache.valid = false;
-	if (relid == InvalidOid || relid == app_user_relid)
-	{
-		/* a role's mapping may have changed */
-		mapped_role = InvalidOid;
-		mapped_kind = KIND_UNSET;
-		if (actor_setting_id == 0)
-			ActorMayChange(KIND_UNSET);
-	}
-	/* the extension may have been dropped and created again: look them up anew */
-	app_user_relid = user_customer_relid = customer_relid = InvalidOid;
+	/* the extension may have been dropped and created again: look it up anew */
+	signal_relid = InvalidOid;
+
+	/* a role's mapping may have changed */
+	mapped_role = InvalidOid;
+	mapped_kind = KIND_UNSET;
+	if (actor_setting_id == 0)
+		ActorMayChange(KIND_UNSET);
 
 	/* a customer user's folded customers may be out of date */
 	if (folded_kind == ACTOR_CUSTOMER)
@@ -812,12 +813,15 @@ actor_policy_customer_id(PG_FUNCTION_ARGS)
 Datum
 actor_cache_invalidate(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Oid			signal;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cmp.actor_cache_invalidate() must be called as a trigger")));
-	CacheInvalidateRelcache(trigdata->tg_relation);
+	/* every session drops its cached actor when this commits */
+	signal = SignalRelid();
+	if (OidIsValid(signal))
+		CacheInvalidateRelcacheByRelid(signal);
 	return PointerGetDatum(NULL);
 }

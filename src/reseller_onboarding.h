@@ -91,6 +91,11 @@ typedef struct KeptPlan
 	const char *sql;
 	int			nargs;
 	Oid			argtypes[24];
+	/*
+	 * Always the generic plan: for bulk statements, whose array argument
+	 * would otherwise be planned as a constant of a million elements.
+	 */
+	bool		generic;
 	SPIPlanPtr	plan;
 } KeptPlan;
 

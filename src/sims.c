@@ -150,6 +150,7 @@ CheckIccids(FunctionCallInfo fcinfo, int argno)
 				strcpy(v + 37, "...");
 			BulkNote(&bad, v, problem);
 		}
+		pfree(v);			/* a million of them add up */
 	}
 	if (nnull > 0)
 		ereport(ERROR,
@@ -245,12 +246,13 @@ static KeptPlan share_customer = {
 static KeptPlan assign_free = {
 	"WITH moved AS ("
 	"   UPDATE cmp.sim_card s SET customer_id = $2, assigned_at = pg_catalog.now()"
-	"    WHERE s.iccid OPERATOR(pg_catalog.=) ANY ($1)"
+	"     FROM pg_catalog.unnest($1) AS i(iccid)"
+	"    WHERE s.iccid OPERATOR(pg_catalog.=) i.iccid"
 	"      AND s.account_id OPERATOR(pg_catalog.=) $3 AND s.customer_id IS NULL"
 	"   RETURNING s.iccid)"
 	" INSERT INTO cmp.sim_assignment_history (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
 	" SELECT m.iccid, $3, NULL, $2, $4 FROM moved m",
-	4, {TEXTARRAYOID, INT8OID, INT8OID, INT8OID}
+	4, {TEXTARRAYOID, INT8OID, INT8OID, INT8OID}, true
 };
 
 /*

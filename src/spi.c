@@ -17,7 +17,8 @@ KeptPlanGet(KeptPlan *kp)
 {
 	if (kp->plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(kp->sql, kp->nargs, kp->argtypes);
+		SPIPlanPtr	plan = SPI_prepare_cursor(kp->sql, kp->nargs, kp->argtypes,
+											  kp->generic ? CURSOR_OPT_GENERIC_PLAN : 0);
 
 		if (plan == NULL)
 			elog(ERROR, "could not prepare \"%s\": %s", kp->sql,
