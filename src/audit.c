@@ -58,3 +58,10 @@ AuditWrite(const AuditEvent *ev)
 	if (KeptPlanExec(&insert_audit, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not write the audit log");
 }
+
+/* A previous or new value written as JSON text by the caller. */
+Jsonb *
+AuditJson(const char *json)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+}

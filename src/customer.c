@@ -729,7 +729,7 @@ delete_customer(PG_FUNCTION_ARGS)
 	json = psprintf("{\"deleted\": true, \"unassigned_user_ids\": %s, \"deleted_user_ids\": %s}",
 					unassigned ? psprintf("[%.*s]", (int) strlen(unassigned) - 2, unassigned + 1) : "[]",
 					removed ? psprintf("[%.*s]", (int) strlen(removed) - 2, removed + 1) : "[]");
-	ev.new_value = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+	ev.new_value = AuditJson(json);
 	AuditWrite(&ev);
 
 	SPI_finish();

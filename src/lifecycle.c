@@ -198,11 +198,9 @@ set_customer_status(PG_FUNCTION_ARGS)
 	ev.resource_id = idbuf;
 	ev.account_id = lc.account_id;
 	ev.customer_id = customer_id;
-	ev.previous_value = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-														   CStringGetDatum(psprintf("{\"status\": \"%s\"}", lc.status))));
-	ev.new_value = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-													  CStringGetDatum(psprintf("{\"status\": \"%s\", \"release_sims\": %s}",
-																			   status, release ? "true" : "false"))));
+	ev.previous_value = AuditJson(psprintf("{\"status\": \"%s\"}", lc.status));
+	ev.new_value = AuditJson(psprintf("{\"status\": \"%s\", \"release_sims\": %s}",
+																			   status, release ? "true" : "false"));
 	ev.reason = reason;
 	AuditWrite(&ev);
 

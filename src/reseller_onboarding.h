@@ -83,6 +83,7 @@ typedef struct AuditEvent
 } AuditEvent;
 
 extern void AuditWrite(const AuditEvent *event);
+extern Jsonb *AuditJson(const char *json);
 
 /* ---- spi.c: kept plans and small query helpers ---- */
 

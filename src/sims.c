@@ -224,7 +224,7 @@ provision_sims(PG_FUNCTION_ARGS)
 	ev.operation = "provision_sims";
 	ev.resource_type = "sim";
 	ev.account_id = account_id;
-	ev.new_value = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+	ev.new_value = AuditJson(json);
 	AuditWrite(&ev);
 
 	SPI_finish();
@@ -404,8 +404,7 @@ ReportUnmoved(const Actor *actor, Datum iccids, int64 account_id,
 static Jsonb *
 CountJson(const char *key, int64 count)
 {
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-											  CStringGetDatum(psprintf("{\"%s\": %lld}", key, (long long) count))));
+	return AuditJson(psprintf("{\"%s\": %lld}", key, (long long) count));
 }
 
 Datum

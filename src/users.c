@@ -450,12 +450,6 @@ TargetUser(const Actor *actor, int64 user_id, char **level, char **status)
 	return account_id;
 }
 
-static Jsonb *
-JsonbFromText(const char *s)
-{
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
-}
-
 /* a JSON array of the ids */
 static char *
 IdArrayText(ArrayType *ids)
@@ -527,7 +521,7 @@ create_customer_user(PG_FUNCTION_ARGS)
 		escape_json(&json, login);
 		appendStringInfo(&json, ", \"is_admin\": %s, \"customer_ids\": %s}",
 						 is_admin ? "true" : "false", IdArrayText(ids));
-		ev.new_value = JsonbFromText(json.data);
+		ev.new_value = AuditJson(json.data);
 	}
 	AuditWrite(&ev);
 	SPI_finish();
@@ -610,7 +604,7 @@ ChangeAssignments(FunctionCallInfo fcinfo, bool assign)
 		ev.resource_type = "user";
 		ev.resource_id = idbuf;
 		ev.account_id = account_id;
-		ev.new_value = JsonbFromText(psprintf("{\"customer_ids\": %s, \"changed\": %d}",
+		ev.new_value = AuditJson(psprintf("{\"customer_ids\": %s, \"changed\": %d}",
 											  IdArrayText(ids), changed));
 		AuditWrite(&ev);
 	}
@@ -682,8 +676,8 @@ set_user_status(PG_FUNCTION_ARGS)
 		ev.resource_type = "user";
 		ev.resource_id = idbuf;
 		ev.account_id = account_id;
-		ev.previous_value = JsonbFromText(psprintf("{\"status\": \"%s\"}", previous));
-		ev.new_value = JsonbFromText(psprintf("{\"status\": \"%s\"}", status));
+		ev.previous_value = AuditJson(psprintf("{\"status\": \"%s\"}", previous));
+		ev.new_value = AuditJson(psprintf("{\"status\": \"%s\"}", status));
 		AuditWrite(&ev);
 	}
 	SPI_finish();
