@@ -142,6 +142,23 @@ SELECT cmp.actor_id();
 SELECT * FROM cmp.whoami();
 SELECT count(*) FROM cmp.account;
 --
+-- The statement that loads the library is planned before the extension's
+-- planner hook is installed: its policies fold nothing and check each row
+-- against the actor (cmp.actor_sees).  Later statements fold the actor into
+-- the plan, with one check on top (cmp.actor_must_be).
+--
+\c - regress_ro_mapped
+SET enable_indexscan = off;
+SET enable_indexonlyscan = off;
+SET enable_bitmapscan = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM cmp.customer;
+SELECT count(*) FROM cmp.customer;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM cmp.customer;
+SELECT count(*) FROM cmp.customer;
+RESET enable_indexscan;
+RESET enable_indexonlyscan;
+RESET enable_bitmapscan;
+--
 -- Before the library is loaded, cmp.actor is only a placeholder that anyone
 -- may set.  Loading the library must not honour what a non-superuser put
 -- there.  Each \c starts a session that has not loaded it.

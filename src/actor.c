@@ -19,9 +19,10 @@
  * The policies fold the actor's kind, account and customers into constants
  * at plan time (see the install script), so a plan belongs to the actor it
  * was made for.  We therefore reset the plan cache whenever the actor, or
- * what a customer user may see, changes; and each folded condition comes
- * with a per-query check that the actor is still the one folded in, so a
- * plan made for one actor shows nothing to another, never too much.
+ * what a customer user may see, changes; and plangate.c puts a check on top
+ * of every folded plan, evaluated once when it runs, that the actor is still
+ * the one folded in, so a plan made for one actor shows nothing to another,
+ * never too much.
  */
 #include "reseller_onboarding.h"
 
@@ -49,9 +50,8 @@ PG_FUNCTION_INFO_V1(set_actor);
 PG_FUNCTION_INFO_V1(clear_actor);
 PG_FUNCTION_INFO_V1(actor_id);
 PG_FUNCTION_INFO_V1(whoami);
-PG_FUNCTION_INFO_V1(actor_sees_all);
-PG_FUNCTION_INFO_V1(actor_account_is);
-PG_FUNCTION_INFO_V1(actor_customers_are);
+PG_FUNCTION_INFO_V1(actor_must_be);
+PG_FUNCTION_INFO_V1(actor_sees);
 PG_FUNCTION_INFO_V1(actor_policy_account_id);
 PG_FUNCTION_INFO_V1(actor_policy_customer_ids);
 PG_FUNCTION_INFO_V1(actor_policy_customer_id);
@@ -227,14 +227,14 @@ KnownKind(int64 user_id)
 
 /*
  * Called when the actor may have changed; new_kind is its kind if known.
- * Plans folded for CSP users hold nothing user-specific, and any folded plan
- * shows nothing to nobody, so those changes keep the plans; any other
- * change may need other constants, so the plans go.
+ * Plans folded for CSP users hold nothing user-specific, so a change from
+ * one CSP user to another keeps them; any other change may need other
+ * constants, so the plans go.
  */
 static void
 ActorMayChange(int new_kind)
 {
-	if (folded_kind == KIND_UNSET || new_kind == ACTOR_NONE)
+	if (folded_kind == KIND_UNSET)
 		return;
 	if (new_kind == ACTOR_CSP && folded_kind == ACTOR_CSP)
 		return;
@@ -697,49 +697,6 @@ whoami(PG_FUNCTION_ARGS)
 }
 
 Datum
-actor_sees_all(PG_FUNCTION_ARGS)
-{
-	const Actor *a = ActorCurrent();
-
-	PG_RETURN_BOOL(a->kind == ACTOR_CSP && !cache.locked);
-}
-
-/* Is the actor an active ACCOUNT user of this account? */
-Datum
-actor_account_is(PG_FUNCTION_ARGS)
-{
-	const Actor *a = ActorCurrent();
-
-	PG_RETURN_BOOL(!PG_ARGISNULL(0) && a->kind == ACTOR_ACCOUNT && !cache.locked &&
-				   a->account_id == PG_GETARG_INT64(0));
-}
-
-/* Does the actor, an active CUSTOMER user, see exactly these customers? */
-Datum
-actor_customers_are(PG_FUNCTION_ARGS)
-{
-	const Actor *a = ActorCurrent();
-	ArrayType  *arr;
-	int64	   *ids;
-	int			n,
-				i;
-
-	if (PG_ARGISNULL(0) || a->kind != ACTOR_CUSTOMER || cache.locked)
-		PG_RETURN_BOOL(false);
-	arr = PG_GETARG_ARRAYTYPE_P(0);
-	if (ARR_HASNULL(arr))
-		PG_RETURN_BOOL(false);
-	n = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
-	if (n != a->ncustomers)
-		PG_RETURN_BOOL(false);
-	ids = (int64 *) ARR_DATA_PTR(arr);
-	for (i = 0; i < n; i++)
-		if (ids[i] != a->customer_ids[i])
-			PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL(true);
-}
-
-Datum
 actor_is_active(PG_FUNCTION_ARGS)
 {
 	const Actor *a = ActorCurrent();
@@ -747,11 +704,143 @@ actor_is_active(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(ActorIsActive(a) && a->kind != ACTOR_SYSTEM);
 }
 
+const char *
+PolicyKindName(PolicyKind kind)
+{
+	switch (kind)
+	{
+		case POLICY_CSP:
+			return "CSP";
+		case POLICY_ACCOUNT:
+			return "ACCOUNT";
+		case POLICY_CUSTOMER:
+			return "CUSTOMER";
+		case POLICY_CUSTOMERS:
+			return "CUSTOMERS";
+		default:
+			return "NONE";
+	}
+}
+
+/* What the policies show the current actor (customer_ids point into the cache). */
+static void
+CurrentPolicyKey(PolicyKey *key)
+{
+	const Actor *a = ActorCurrent();
+
+	memset(key, 0, sizeof(PolicyKey));
+	if (a->kind == ACTOR_SYSTEM)
+		key->kind = POLICY_CSP;
+	else if (!ActorIsActive(a))
+		key->kind = POLICY_NONE;
+	else if (a->kind == ACTOR_CSP)
+		key->kind = POLICY_CSP;
+	else if (a->kind == ACTOR_ACCOUNT)
+	{
+		key->kind = POLICY_ACCOUNT;
+		key->account_id = a->account_id;
+	}
+	else
+	{
+		key->kind = a->ncustomers == 1 ? POLICY_CUSTOMER : POLICY_CUSTOMERS;
+		key->ncustomers = a->ncustomers;
+		key->customer_ids = a->customer_ids;
+	}
+}
+
 /*
- * The three functions below are evaluated by the planner (they are declared
+ * Is the acting user still the one of this key?  The check plangate.c puts
+ * on top of a folded plan; true, or an error.  A plan that fails it was
+ * made for another actor and has outlived the plan cache reset that comes
+ * with every change of actor (a cursor opened before the change, a SQL
+ * function's plans kept for the rest of a statement that switched actors):
+ * it must not run, neither showing the other actor's rows nor, silently,
+ * none.  The plan cache is reset again, so that running the statement anew
+ * plans it for the actor of the moment.
+ */
+Datum
+actor_must_be(PG_FUNCTION_ARGS)
+{
+	PolicyKey	now;
+	bool		same = false;
+
+	CurrentPolicyKey(&now);
+	if (!PG_ARGISNULL(0) &&
+		strcmp(text_to_cstring(PG_GETARG_TEXT_PP(0)), PolicyKindName(now.kind)) == 0)
+	{
+		switch (now.kind)
+		{
+			case POLICY_CSP:
+				same = true;
+				break;
+			case POLICY_ACCOUNT:
+				same = !PG_ARGISNULL(1) && PG_GETARG_INT64(1) == now.account_id;
+				break;
+			case POLICY_CUSTOMER:
+			case POLICY_CUSTOMERS:
+				if (!PG_ARGISNULL(2))
+				{
+					ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(2);
+
+					same = ARR_ELEMTYPE(arr) == INT8OID && !ARR_HASNULL(arr) &&
+						ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) == now.ncustomers &&
+						(now.ncustomers == 0 ||
+						 memcmp(ARR_DATA_PTR(arr), now.customer_ids,
+								sizeof(int64) * now.ncustomers) == 0);
+				}
+				break;
+			default:
+				break;
+		}
+	}
+	if (!same)
+	{
+		ResetPlanCache();
+		folded_kind = KIND_UNSET;
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: this plan was made for another acting user"),
+				 errdetail("The plan shows what a %s user sees; the acting user is %s.",
+						   PG_ARGISNULL(0) ? "NULL" : text_to_cstring(PG_GETARG_TEXT_PP(0)),
+						   now.kind == POLICY_NONE ? "nobody" : "another one"),
+				 errhint("Run the statement again: it is planned anew for the acting user.")));
+	}
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * May the current actor see a row of this account and customer?  The
+ * per-row check of a policy planned without folding.
+ */
+Datum
+actor_sees(PG_FUNCTION_ARGS)
+{
+	const Actor *a = ActorCurrent();
+
+	if (!ActorIsActive(a))
+		PG_RETURN_BOOL(false);
+	switch (a->kind)
+	{
+		case ACTOR_SYSTEM:
+		case ACTOR_CSP:
+			PG_RETURN_BOOL(true);
+		case ACTOR_ACCOUNT:
+			PG_RETURN_BOOL(!PG_ARGISNULL(0) && PG_GETARG_INT64(0) == a->account_id);
+		case ACTOR_CUSTOMER:
+			PG_RETURN_BOOL(!PG_ARGISNULL(1) && ActorSeesCustomer(a, PG_GETARG_INT64(1)));
+		default:
+			PG_RETURN_BOOL(false);
+	}
+}
+
+/*
+ * The four functions below are evaluated by the planner (they are declared
  * IMMUTABLE): the kind, account and customers of the actor the plan under
- * construction is for.  They note the kind folded, so that a change of
- * actor knows whether plans must go.
+ * construction is for.  The first of them in a planning records the actor's
+ * key with plangate.c, which gates the plan; the rest read that key, so one
+ * plan folds one actor.  They also note the kind folded, so that a change of
+ * actor knows whether plans must go.  Outside the planner hook they fold
+ * nothing: the kind is UNFOLDED.
  */
 static void
 NoteFolded(int kind)
@@ -763,51 +852,62 @@ NoteFolded(int kind)
 	folded_outer_user = GetOuterUserId();
 }
 
+static const PolicyKey *
+FoldedKey(void)
+{
+	const PolicyKey *key = PlanGateKey();
+	PolicyKey	now;
+
+	if (key != NULL || !PlanGatePlanning())
+		return key;
+	CurrentPolicyKey(&now);
+	NoteFolded(cache.actor.kind == ACTOR_SYSTEM ? ACTOR_CSP : cache.actor.kind);
+	return PlanGateSetKey(&now);
+}
+
 Datum
 actor_policy_kind(PG_FUNCTION_ARGS)
 {
-	const Actor *a = ActorCurrent();
-	int			kind = a->kind == ACTOR_SYSTEM ? ACTOR_CSP : a->kind;
+	const PolicyKey *key = FoldedKey();
 
-	NoteFolded(kind);
-	PG_RETURN_TEXT_P(cstring_to_text(ActorKindName((ActorKind) kind)));
+	PG_RETURN_TEXT_P(cstring_to_text(key ? PolicyKindName(key->kind) : "UNFOLDED"));
 }
 
 Datum
 actor_policy_account_id(PG_FUNCTION_ARGS)
 {
-	const Actor *a = ActorCurrent();
+	const PolicyKey *key = FoldedKey();
 
-	if (a->kind != ACTOR_ACCOUNT || cache.locked)
+	if (key == NULL || key->kind != POLICY_ACCOUNT)
 		PG_RETURN_NULL();
-	PG_RETURN_INT64(a->account_id);
-}
-
-Datum
-actor_policy_customer_ids(PG_FUNCTION_ARGS)
-{
-	const Actor *a = ActorCurrent();
-	Datum	   *elems;
-	int			i,
-				n = 0;
-
-	if (a->kind == ACTOR_CUSTOMER && !cache.locked)
-		n = a->ncustomers;
-	elems = palloc(sizeof(Datum) * Max(n, 1));
-	for (i = 0; i < n; i++)
-		elems[i] = Int64GetDatum(a->customer_ids[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL,
-										  TYPALIGN_DOUBLE));
+	PG_RETURN_INT64(key->account_id);
 }
 
 Datum
 actor_policy_customer_id(PG_FUNCTION_ARGS)
 {
-	const Actor *a = ActorCurrent();
+	const PolicyKey *key = FoldedKey();
 
-	if (a->kind != ACTOR_CUSTOMER || cache.locked || a->ncustomers != 1)
+	if (key == NULL || key->kind != POLICY_CUSTOMER)
 		PG_RETURN_NULL();
-	PG_RETURN_INT64(a->customer_ids[0]);
+	PG_RETURN_INT64(key->customer_ids[0]);
+}
+
+Datum
+actor_policy_customer_ids(PG_FUNCTION_ARGS)
+{
+	const PolicyKey *key = FoldedKey();
+	Datum	   *elems;
+	int			i,
+				n = 0;
+
+	if (key != NULL && (key->kind == POLICY_CUSTOMER || key->kind == POLICY_CUSTOMERS))
+		n = key->ncustomers;
+	elems = palloc(sizeof(Datum) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(key->customer_ids[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL,
+										  TYPALIGN_DOUBLE));
 }
 
 Datum

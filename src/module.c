@@ -10,4 +10,5 @@ void
 _PG_init(void)
 {
 	ActorInit();
+	PlanGateInit();
 }

@@ -13,7 +13,7 @@
 -- are installed, connected as a superuser.
 
 BEGIN;
-SELECT plan(258);
+SELECT plan(266);
 
 -- pgTAP's own bookkeeping (plan() granted it to PUBLIC) and our scratch
 -- tables live in this session's temporary schema; every test role can use
@@ -603,6 +603,61 @@ SELECT is(:gcuo_n::bigint, :n_cu_o::bigint,
 	'plan cache (generic): a grid plan cached for an ACCOUNT user shows a CUSTOMER user only its SIMs');
 SELECT is(:gcum_n::bigint, :n_cu_m::bigint,
 	'plan cache (generic): a grid plan cached for another role shows a mapped CUSTOMER role only its SIMs');
+
+-- ---- a plan that outlives a change of actor ---------------------------------
+-- The plan cache is reset when the actor changes, but some plans are kept
+-- outside it: a SQL function's plans last for the statement that calls it,
+-- a cursor's plan for the cursor.  Each folded plan carries a check, run
+-- once when the plan starts, that refuses (42501) to run it for another
+-- actor than its own: it shows neither that actor's rows nor, silently,
+-- none.
+
+CREATE FUNCTION pg_temp.sims_seen() RETURNS bigint LANGUAGE sql
+	AS 'SELECT pg_catalog.count(*) FROM cmp.sim_card';
+SET ROLE ro_vis_app;
+SELECT is(
+	(SELECT pg_catalog.array_agg(n ORDER BY o) FROM (
+		SELECT o, (cmp.set_actor(u) IS NULL) AS set, pg_temp.sims_seen() AS n
+		  FROM unnest(ARRAY[:cu_a, :cu_a]::bigint[]) WITH ORDINALITY AS x(u, o)) AS s),
+	ARRAY[:n_cu_a, :n_cu_a]::bigint[],
+	'stale plans: a SQL function''s plan is reused within a statement for the same actor');
+SELECT throws_ok(
+	format($q$SELECT (cmp.set_actor(u) IS NULL), pg_temp.sims_seen()
+			FROM unnest(ARRAY[%s, %s]::bigint[]) WITH ORDINALITY AS x(u, o) ORDER BY o$q$, :csp, :cu_a),
+	'42501', 'permission denied: this plan was made for another acting user',
+	'stale plans: a SQL function''s plan made for a CSP user is refused to a CUSTOMER user in the same statement');
+SELECT throws_ok(
+	format($q$SELECT (cmp.set_actor(u) IS NULL), pg_temp.sims_seen()
+			FROM unnest(ARRAY[%s, %s]::bigint[]) WITH ORDINALITY AS x(u, o) ORDER BY o$q$, :cu_a, :cu_o),
+	'42501', 'permission denied: this plan was made for another acting user',
+	'stale plans: a SQL function''s plan made for one CUSTOMER user is refused to another');
+SELECT throws_ok(
+	format($q$SELECT (cmp.set_actor(u) IS NULL), pg_temp.sims_seen()
+			FROM unnest(ARRAY[%s, %s]::bigint[]) WITH ORDINALITY AS x(u, o) ORDER BY o$q$, :acc_r, :acc_s),
+	'42501', 'permission denied: this plan was made for another acting user',
+	'stale plans: a SQL function''s plan made for one ACCOUNT user is refused to another account''s user');
+SELECT cmp.set_actor(:acc_r);
+DECLARE stale_cursor CURSOR FOR SELECT pg_catalog.count(*) FROM cmp.sim_card;
+SELECT cmp.set_actor(:cu_a);
+SELECT throws_ok('FETCH stale_cursor', '42501', 'permission denied: this plan was made for another acting user',
+	'stale plans: a cursor declared for an ACCOUNT user is refused to a CUSTOMER user');
+CLOSE stale_cursor;
+SELECT cmp.set_actor(:acc_r);
+DECLARE stale_cursor CURSOR FOR SELECT pg_catalog.count(*) FROM cmp.sim_card;
+SELECT cmp.clear_actor();
+SELECT throws_ok('FETCH stale_cursor', '42501', 'permission denied: this plan was made for another acting user',
+	'stale plans: a cursor declared for an ACCOUNT user is refused once the actor is cleared');
+CLOSE stale_cursor;
+SELECT cmp.set_actor(:cu_a);
+SELECT is(pg_temp.sims_seen(), :n_cu_a::bigint,
+	'stale plans: after a refusal, the statement run anew shows the actor its own rows');
+DECLARE fresh_cursor CURSOR FOR SELECT pg_catalog.count(*) FROM cmp.sim_card;
+FETCH fresh_cursor \gset fresh_
+CLOSE fresh_cursor;
+SELECT is(:fresh_count::bigint, :n_cu_a::bigint,
+	'stale plans: a cursor declared and read by the same CUSTOMER user shows its SIMs');
+SELECT cmp.clear_actor();
+RESET ROLE;
 
 -- ---- non-leakproof functions in a WHERE clause -----------------------------
 

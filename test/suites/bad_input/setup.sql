@@ -128,8 +128,11 @@ CREATE TABLE bad_input.valid_default (
 INSERT INTO bad_input.valid_default (fn, arg, expr) VALUES
 	('set_actor', 'user_id', :'aadm'),
 	('set_actor', 'is_local', 'true'),
-	('actor_account_is', 'account_id', :'a1'),
-	('actor_customers_are', 'customer_ids', format('ARRAY[%s]', :'ca')),
+	('actor_must_be', 'kind', '''ACCOUNT'''),
+	('actor_must_be', 'account_id', :'a1'),
+	('actor_must_be', 'customer_ids', 'NULL'),
+	('actor_sees', 'account_id', :'a1'),
+	('actor_sees', 'customer_id', :'ca'),
 	('iccid_is_valid', 'value', quote_literal(bad_input.iccid(1))),
 	('iccid_problem', 'value', quote_literal(bad_input.iccid(1))),
 	('imsi_is_valid', 'value', '''262010000000001'''),
