@@ -28,15 +28,10 @@ GRANT USAGE, CREATE ON SCHEMA ro_act_scratch TO ro_act_app, ro_act_nogrant;
 
 -- An ICCID: 89 + 16 digits + Luhn check digit.  Computed, not hard-coded.
 -- (Its own search_path: it is also called under the hostile one below.)
+\ir fixtures/luhn.sql
 CREATE FUNCTION pg_temp.iccid(n integer) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $$
-	SELECT b.base || ((10 - sum(CASE WHEN p.i % 2 = 1
-	                                 THEN (p.d * 2) / 10 + (p.d * 2) % 10
-	                                 ELSE p.d END) % 10) % 10)::text
-	  FROM (SELECT '89491000' || lpad(n::text, 10, '0') AS base) AS b
-	 CROSS JOIN LATERAL (SELECT g.i, substr(reverse(b.base), g.i, 1)::integer AS d
-	                       FROM generate_series(1, length(b.base)) AS g(i)) AS p
-	 GROUP BY b.base
+	SELECT pg_temp.luhn('89491000' || lpad(n::text, 10, '0'))
 $$;
 
 SELECT cmp.create_account(account_number => 'RO-ACT-R', name => 'Reseller R',

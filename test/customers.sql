@@ -27,13 +27,9 @@ GRANT EXECUTE ON FUNCTION cmp.set_actor(bigint, boolean) TO ro_t_app;
 
 -- A valid ICCID for every n: 19 digits, prefix 89, Luhn check digit computed
 -- here independently of the extension.
+\ir fixtures/luhn.sql
 CREATE FUNCTION pg_temp.iccid(n bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-	SELECT body || ((10 - (SELECT sum(CASE WHEN (length(body) - i) % 2 = 0
-	                                       THEN (substr(body, i, 1)::int * 2) / 10
-	                                            + (substr(body, i, 1)::int * 2) % 10
-	                                       ELSE substr(body, i, 1)::int END)
-	                         FROM generate_series(1, length(body)) AS i) % 10) % 10)::text
-	  FROM (SELECT '894930' || lpad(n::text, 12, '0') AS body) AS b
+	SELECT pg_temp.luhn('894930' || lpad(n::text, 12, '0'))
 $$;
 
 -- How many audit rows a statement writes (as the current role, under RLS).

@@ -15,24 +15,7 @@ SELECT plan(190);
 
 -- ---- helpers ---------------------------------------------------------------
 
--- body || its Luhn check digit: valid ICCIDs computed independently of the
--- extension's own validator.
-CREATE FUNCTION pg_temp.luhn(body text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-	total int := 0;
-	d int;
-	i int;
-BEGIN
-	FOR i IN 0 .. length(body) - 1 LOOP
-		d := substr(body, length(body) - i, 1)::int;
-		IF i % 2 = 0 THEN
-			d := d * 2;
-			IF d > 9 THEN d := d - 9; END IF;
-		END IF;
-		total := total + d;
-	END LOOP;
-	RETURN body || ((10 - total % 10) % 10)::text;
-END $$;
+\ir fixtures/luhn.sql
 
 -- The SQLSTATE a statement fails with, NULL when it succeeds (its effects
 -- are rolled back either way).
