@@ -317,8 +317,12 @@ ActorRelcacheCallback(Datum arg, Oid relid)
 	if (actor_setting_id == 0)
 		ActorMayChange(KIND_UNSET);
 
-	/* a customer user's folded customers may be out of date */
-	if (folded_kind == ACTOR_CUSTOMER)
+	/*
+	 * A customer user's folded customers may be out of date, and a plan
+	 * folded for nobody (a LOCKED user) may hide what an unlocked one sees.
+	 * (A user locked meanwhile meets the check on top of its plans.)
+	 */
+	if (folded_kind == ACTOR_CUSTOMER || folded_kind == ACTOR_NONE)
 	{
 		ResetPlanCache();
 		folded_kind = KIND_UNSET;
@@ -770,6 +774,7 @@ actor_must_be(PG_FUNCTION_ARGS)
 	{
 		switch (now.kind)
 		{
+			case POLICY_NONE:
 			case POLICY_CSP:
 				same = true;
 				break;
@@ -861,7 +866,8 @@ FoldedKey(void)
 	if (key != NULL || !PlanGatePlanning())
 		return key;
 	CurrentPolicyKey(&now);
-	NoteFolded(cache.actor.kind == ACTOR_SYSTEM ? ACTOR_CSP : cache.actor.kind);
+	NoteFolded(now.kind == POLICY_NONE ? ACTOR_NONE :
+			   now.kind == POLICY_CSP ? ACTOR_CSP : cache.actor.kind);
 	return PlanGateSetKey(&now);
 }
 

@@ -20,10 +20,12 @@
  *    with 42501 instead of showing that actor's rows.
  *
  * The plan cache is reset when the actor changes (actor.c), so the check
- * only ever fails for a plan that outlived that: a cursor opened before the
- * change, a SQL function's plans kept for the rest of the statement that
- * switched actors.  It costs one function call per execution, where a
- * check inside the policy would cost one per row.
+ * only ever fails for a plan that outlived that: a cursor declared but not
+ * yet read when the actor changed, a SQL function's plans kept for the rest
+ * of the statement that switched actors.  Plans folded for nobody are
+ * checked too, so that they cannot silently show nothing to somebody.  It
+ * costs one function call per execution (and a pass-through of each result
+ * row), where a check inside the policy would cost one call per row read.
  *
  * A planning that does not go through this hook (the statement that loads
  * the library, which finds the hook not yet installed) folds nothing: the
@@ -195,10 +197,20 @@ Gate(Plan *child, Expr *gate, int node_id)
 	foreach(lc, child->targetlist)
 	{
 		TargetEntry *te = (TargetEntry *) lfirst(lc);
-		Var		   *v = makeVar(OUTER_VAR, te->resno, exprType((Node *) te->expr),
-								exprTypmod((Node *) te->expr),
-								exprCollation((Node *) te->expr), 0);
-		TargetEntry *nte = makeTargetEntry((Expr *) v, te->resno, te->resname, te->resjunk);
+		Expr	   *e;
+		TargetEntry *nte;
+
+		/*
+		 * Constants stay constants, as setrefs.c leaves them: an INSERT
+		 * checks that a dropped column gets a NULL Const.
+		 */
+		if (IsA(te->expr, Const))
+			e = (Expr *) copyObject(te->expr);
+		else
+			e = (Expr *) makeVar(OUTER_VAR, te->resno, exprType((Node *) te->expr),
+								 exprTypmod((Node *) te->expr),
+								 exprCollation((Node *) te->expr), 0);
+		nte = makeTargetEntry(e, te->resno, te->resname, te->resjunk);
 
 		nte->ressortgroupref = te->ressortgroupref;
 		nte->resorigtbl = te->resorigtbl;
@@ -246,6 +258,23 @@ AddGate(PlannedStmt *stmt, const PolicyKey *key)
 	}
 }
 
+/*
+ * Only plans that read a table need the check.  One that reads none (say
+ * SELECT cmp.actor_policy_kind()) shows nothing but the actor's own key, and
+ * PL/pgSQL evaluates such a "simple expression" from the plan's top Result
+ * itself, which must stay as the planner made it.
+ */
+static bool
+ReadsRelation(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->rtable)
+		if (((RangeTblEntry *) lfirst(lc))->rtekind == RTE_RELATION)
+			return true;
+	return false;
+}
+
 static PlannedStmt *
 GatePlanner(Query *parse, const char *query_string, int cursorOptions,
 			ParamListInfo boundParams)
@@ -272,8 +301,7 @@ GatePlanner(Query *parse, const char *query_string, int cursorOptions,
 	PG_END_TRY();
 	planning = p.outer;
 
-	/* a plan folded for nobody shows nothing to anybody: no check needed */
-	if (p.has_key && p.key.kind != POLICY_NONE)
+	if (p.has_key && ReadsRelation(result))
 		AddGate(result, &p.key);
 	return result;
 }

@@ -13,7 +13,7 @@
 -- are installed, connected as a superuser.
 
 BEGIN;
-SELECT plan(266);
+SELECT plan(271);
 
 -- pgTAP's own bookkeeping (plan() granted it to PUBLIC) and our scratch
 -- tables live in this session's temporary schema; every test role can use
@@ -651,6 +651,42 @@ FETCH fresh_cursor \gset fresh_
 CLOSE fresh_cursor;
 SELECT is(:fresh_count::bigint, :n_cu_a::bigint,
 	'stale plans: a cursor declared and read by the same CUSTOMER user shows its SIMs');
+SELECT cmp.clear_actor();
+RESET ROLE;
+
+-- A plan folded for a LOCKED user (nothing) is replanned once the user is
+-- unlocked: it must not go on showing nothing.
+SET ROLE ro_vis_mapped_locked;
+PREPARE locked_sims AS SELECT pg_catalog.count(*) AS n FROM cmp.sim_card;
+EXECUTE locked_sims \gset lk0_
+RESET ROLE;
+UPDATE cmp.app_user SET status = 'ACTIVE' WHERE user_id = :acc_lk;
+SET ROLE ro_vis_mapped_locked;
+EXECUTE locked_sims \gset lk1_
+RESET ROLE;
+UPDATE cmp.app_user SET status = 'LOCKED' WHERE user_id = :acc_lk;
+DEALLOCATE locked_sims;
+SELECT is(:lk0_n::bigint, 0::bigint, 'stale plans: a role mapped to a LOCKED user counts no SIMs');
+SELECT is(:lk1_n::bigint,
+	(SELECT pg_catalog.count(*) FROM cmp.sim_card s JOIN cmp.app_user u USING (account_id)
+	  WHERE u.user_id = :acc_lk),
+	'stale plans: once unlocked, the same prepared count shows its account''s SIMs');
+
+-- The check is put only on plans that read a table, and keeps the plan's
+-- columns as they were: PL/pgSQL evaluates a query without tables itself
+-- (a simple expression), and an INSERT wants NULL constants for the
+-- dropped columns of its target.
+CREATE TEMP TABLE stale_sink (tag int, gone int, n bigint);
+ALTER TABLE stale_sink DROP COLUMN gone;
+GRANT SELECT, INSERT ON stale_sink TO PUBLIC;
+SET ROLE ro_vis_app;
+SELECT cmp.set_actor(:cu_a);
+SELECT lives_ok($q$DO $do$BEGIN IF cmp.actor_policy_kind() IS NULL THEN RAISE 'no kind'; END IF; END $do$$q$,
+	'stale plans: a PL/pgSQL expression reading a policy function runs');
+SELECT lives_ok($$INSERT INTO stale_sink (tag, n) SELECT 1, pg_catalog.count(*) FROM cmp.sim_card$$,
+	'stale plans: INSERT … SELECT into a table with a dropped column runs');
+SELECT is((SELECT n FROM stale_sink WHERE tag = 1), :n_cu_a::bigint,
+	'stale plans: and inserts the CUSTOMER user''s count');
 SELECT cmp.clear_actor();
 RESET ROLE;
 
