@@ -121,6 +121,10 @@ SELECT iccid, account_number, customer_number, customer_name, customer_status
 \echo 'Accounts and other customers are invisible to it:'
 SELECT count(*) AS visible_accounts FROM cmp.account;
 SELECT count(*) AS visible_customers FROM cmp.customer;
+\echo 'What the planner made of the policy for this user: its customer as a constant,'
+\echo 'the same plan as the query written by hand, with one check on top that the plan'
+\echo 'runs for the user it was made for:'
+EXPLAIN (COSTS OFF) SELECT count(*) FROM cmp.sim_card;
 \echo 'A customer user cannot assign SIMs:'
 \set ON_ERROR_STOP 0
 SELECT cmp.assign_sims(:fabrikam, ARRAY[demo.iccid(1)]);

@@ -321,35 +321,48 @@ CREATE FUNCTION cmp.whoami(OUT user_id bigint, OUT login text, OUT context_level
 	AS 'MODULE_PATHNAME', 'whoami'
 	LANGUAGE C STABLE SECURITY DEFINER;
 
--- What the policies read. The policy_* functions are declared IMMUTABLE on
--- purpose: the planner folds them into constants, so each policy below
--- collapses to the one condition of the acting user's kind, with its own
--- values, e.g. customer_id = '17'::bigint, which the planner estimates and
--- indexes exactly like the same query written by hand. Such a plan belongs
--- to its actor: actor.c resets the plan cache whenever the actor, or what
--- a customer user may see, changes; and the extension's planner hook puts
--- one check on top of every plan that folded a policy, evaluated once when
--- the plan runs: cmp.actor_must_be(kind, account, customers) raises 42501
--- if the plan was made for another acting user, so a plan that outlived a
--- change of actor (a cursor opened before it) can show neither the other
--- actor's rows nor, silently, none.
+-- What the policies read. Every policy but app_user's is a call of
+-- cmp.actor_sees(account_id, customer_id): may the acting user see a row of
+-- this account and customer? When the extension's planner hook plans a
+-- statement, the call's planner support function replaces it by the
+-- condition it stands for, with the acting user's values as constants:
+--   a CSP user (or the system actor)    true
+--   an ACCOUNT user                      account_id = '3'::bigint
+--   a CUSTOMER user with one customer    customer_id = '17'::bigint
+--   ... with other numbers of customers  customer_id = ANY ('{17,42}'::bigint[])
+--   nobody, or a LOCKED user             false
+-- which the planner estimates and indexes exactly like the same query
+-- written by hand (customer_id = N can walk an index on (customer_id,
+-- iccid) in ICCID order). app_user's policy needs a sub-select for customer
+-- users; it reads the same values from the IMMUTABLE actor_policy_*
+-- functions, which the planner folds into constants.
 --
--- cmp.actor_policy_kind() is one of
---   CSP        a CSP user (or the system actor): every row
---   ACCOUNT    an ACCOUNT user: rows of its account
---   CUSTOMER   a CUSTOMER user with exactly one visible customer
---              (customer_id = N, which can walk an index on
---              (customer_id, iccid) in ICCID order; = ANY ('{N}') cannot)
---   CUSTOMERS  a CUSTOMER user with any other number of customers
---   NONE       nobody, or a LOCKED user: nothing
---   UNFOLDED   planned outside the planner hook (the statement that loads
---              the library in a session, unless it is preloaded): a per-row
---              check of the current actor, cmp.actor_sees(account, customer)
+-- Such a plan belongs to its actor: actor.c resets the plan cache whenever
+-- the actor, or what a customer user may see, changes; and the planner hook
+-- puts one check on top of every plan that folded the actor, evaluated once
+-- when the plan runs: cmp.actor_must_be(kind, account, customers) raises
+-- 42501 if the plan was made for another acting user, so a plan that
+-- outlived a change of actor can show neither the other actor's rows nor,
+-- silently, none.
+--
+-- A statement planned without the hook (the one that loads the library in a
+-- session, unless it is preloaded) folds nothing: cmp.actor_sees then runs
+-- for every row, and actor_policy_kind() is UNFOLDED.
+CREATE FUNCTION cmp.actor_sees_support(internal) RETURNS internal
+	AS 'MODULE_PATHNAME', 'actor_sees_support'
+	LANGUAGE C STRICT;
+CREATE FUNCTION cmp.actor_sees(account_id bigint, customer_id bigint) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'actor_sees'
+	LANGUAGE C STABLE PARALLEL RESTRICTED SUPPORT cmp.actor_sees_support;
+-- a row of two customers (a SIM moved from one to the other)
+CREATE FUNCTION cmp.actor_sees(account_id bigint, customer_id bigint, other_customer_id bigint)
+	RETURNS boolean
+	AS 'MODULE_PATHNAME', 'actor_sees'
+	LANGUAGE C STABLE PARALLEL RESTRICTED SUPPORT cmp.actor_sees_support;
+-- The kind of the acting user as the policies see it: CSP, ACCOUNT,
+-- CUSTOMER (one customer), CUSTOMERS (any other number), NONE, or UNFOLDED.
 CREATE FUNCTION cmp.actor_policy_kind() RETURNS text
 	AS 'MODULE_PATHNAME', 'actor_policy_kind'
-	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION cmp.actor_policy_account_id() RETURNS bigint
-	AS 'MODULE_PATHNAME', 'actor_policy_account_id'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION cmp.actor_policy_customer_id() RETURNS bigint
 	AS 'MODULE_PATHNAME', 'actor_policy_customer_id'
@@ -358,14 +371,10 @@ CREATE FUNCTION cmp.actor_policy_customer_ids() RETURNS bigint[]
 	AS 'MODULE_PATHNAME', 'actor_policy_customer_ids'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
 -- The check on top of a folded plan: true if the acting user is still of
--- this kind, account and customers, else an error (42501).
+-- this kind, account and customers, else an error (42501). Every query runs
+-- it, so EXECUTE must stay granted to PUBLIC.
 CREATE FUNCTION cmp.actor_must_be(kind text, account_id bigint, customer_ids bigint[]) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'actor_must_be'
-	LANGUAGE C STABLE PARALLEL RESTRICTED;
--- The per-row check of UNFOLDED plans: may the current actor see a row of
--- this account and customer?
-CREATE FUNCTION cmp.actor_sees(account_id bigint, customer_id bigint) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'actor_sees'
 	LANGUAGE C STABLE PARALLEL RESTRICTED;
 CREATE FUNCTION cmp.actor_is_active() RETURNS boolean
 	AS 'MODULE_PATHNAME', 'actor_is_active'
@@ -411,20 +420,11 @@ ALTER TABLE cmp.sim_assignment_history FORCE ROW LEVEL SECURITY;
 ALTER TABLE cmp.audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE cmp.audit_log FORCE ROW LEVEL SECURITY;
 
-CREATE POLICY account_visible ON cmp.account FOR SELECT USING (
-	CASE cmp.actor_policy_kind()
-		WHEN 'CSP' THEN true
-		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
-		WHEN 'CUSTOMER' THEN false
-		WHEN 'CUSTOMERS' THEN false
-		WHEN 'UNFOLDED' THEN cmp.actor_sees(account_id, NULL)
-		ELSE false
-	END);
+CREATE POLICY account_visible ON cmp.account FOR SELECT
+	USING (cmp.actor_sees(account_id, NULL));
 
 CREATE POLICY app_user_visible ON cmp.app_user FOR SELECT USING (
 	CASE cmp.actor_policy_kind()
-		WHEN 'CSP' THEN true
-		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
 		WHEN 'CUSTOMER' THEN user_id OPERATOR(pg_catalog.=) ANY (
 			SELECT uc.user_id FROM cmp.user_customer uc
 			 WHERE uc.customer_id OPERATOR(pg_catalog.=) cmp.actor_policy_customer_id())
@@ -434,74 +434,29 @@ CREATE POLICY app_user_visible ON cmp.app_user FOR SELECT USING (
 		WHEN 'UNFOLDED' THEN cmp.actor_sees(account_id, NULL) OR user_id OPERATOR(pg_catalog.=) ANY (
 			SELECT uc.user_id FROM cmp.user_customer uc
 			 WHERE cmp.actor_sees(uc.account_id, uc.customer_id))
-		ELSE false
+		ELSE cmp.actor_sees(account_id, NULL)
 	END);
 
-CREATE POLICY customer_visible ON cmp.customer FOR SELECT USING (
-	CASE cmp.actor_policy_kind()
-		WHEN 'CSP' THEN true
-		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) cmp.actor_policy_customer_id()
-		WHEN 'CUSTOMERS' THEN customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
-		WHEN 'UNFOLDED' THEN cmp.actor_sees(account_id, customer_id)
-		ELSE false
-	END);
+CREATE POLICY customer_visible ON cmp.customer FOR SELECT
+	USING (cmp.actor_sees(account_id, customer_id));
 
-CREATE POLICY user_customer_visible ON cmp.user_customer FOR SELECT USING (
-	CASE cmp.actor_policy_kind()
-		WHEN 'CSP' THEN true
-		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) cmp.actor_policy_customer_id()
-		WHEN 'CUSTOMERS' THEN customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
-		WHEN 'UNFOLDED' THEN cmp.actor_sees(account_id, customer_id)
-		ELSE false
-	END);
+CREATE POLICY user_customer_visible ON cmp.user_customer FOR SELECT
+	USING (cmp.actor_sees(account_id, customer_id));
 
-CREATE POLICY sim_card_visible ON cmp.sim_card FOR SELECT USING (
-	CASE cmp.actor_policy_kind()
-		WHEN 'CSP' THEN true
-		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) cmp.actor_policy_customer_id()
-		WHEN 'CUSTOMERS' THEN customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
-		WHEN 'UNFOLDED' THEN cmp.actor_sees(account_id, customer_id)
-		ELSE false
-	END);
+CREATE POLICY sim_card_visible ON cmp.sim_card FOR SELECT
+	USING (cmp.actor_sees(account_id, customer_id));
 
 CREATE POLICY customer_status_transition_visible ON cmp.customer_status_transition FOR SELECT
 	USING ((SELECT cmp.actor_is_active()));
 
-CREATE POLICY customer_status_history_visible ON cmp.customer_status_history FOR SELECT USING (
-	CASE cmp.actor_policy_kind()
-		WHEN 'CSP' THEN true
-		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) cmp.actor_policy_customer_id()
-		WHEN 'CUSTOMERS' THEN customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
-		WHEN 'UNFOLDED' THEN cmp.actor_sees(account_id, customer_id)
-		ELSE false
-	END);
+CREATE POLICY customer_status_history_visible ON cmp.customer_status_history FOR SELECT
+	USING (cmp.actor_sees(account_id, customer_id));
 
-CREATE POLICY sim_assignment_history_visible ON cmp.sim_assignment_history FOR SELECT USING (
-	CASE cmp.actor_policy_kind()
-		WHEN 'CSP' THEN true
-		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
-		WHEN 'CUSTOMER' THEN from_customer_id OPERATOR(pg_catalog.=) cmp.actor_policy_customer_id()
-			OR to_customer_id OPERATOR(pg_catalog.=) cmp.actor_policy_customer_id()
-		WHEN 'CUSTOMERS' THEN from_customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
-			OR to_customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
-		WHEN 'UNFOLDED' THEN cmp.actor_sees(account_id, from_customer_id)
-			OR cmp.actor_sees(account_id, to_customer_id)
-		ELSE false
-	END);
+CREATE POLICY sim_assignment_history_visible ON cmp.sim_assignment_history FOR SELECT
+	USING (cmp.actor_sees(account_id, from_customer_id, to_customer_id));
 
-CREATE POLICY audit_log_visible ON cmp.audit_log FOR SELECT USING (
-	CASE cmp.actor_policy_kind()
-		WHEN 'CSP' THEN true
-		WHEN 'ACCOUNT' THEN account_id OPERATOR(pg_catalog.=) cmp.actor_policy_account_id()
-		WHEN 'CUSTOMER' THEN customer_id OPERATOR(pg_catalog.=) cmp.actor_policy_customer_id()
-		WHEN 'CUSTOMERS' THEN customer_id OPERATOR(pg_catalog.=) ANY (cmp.actor_policy_customer_ids())
-		WHEN 'UNFOLDED' THEN cmp.actor_sees(account_id, customer_id)
-		ELSE false
-	END);
+CREATE POLICY audit_log_visible ON cmp.audit_log FOR SELECT
+	USING (cmp.actor_sees(account_id, customer_id));
 
 -- ---------------------------------------------------------------------------
 -- Views. security_invoker: the reader's policies apply to every table.

@@ -36,7 +36,10 @@
 #include "commands/trigger.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/supportnodes.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -52,7 +55,7 @@ PG_FUNCTION_INFO_V1(actor_id);
 PG_FUNCTION_INFO_V1(whoami);
 PG_FUNCTION_INFO_V1(actor_must_be);
 PG_FUNCTION_INFO_V1(actor_sees);
-PG_FUNCTION_INFO_V1(actor_policy_account_id);
+PG_FUNCTION_INFO_V1(actor_sees_support);
 PG_FUNCTION_INFO_V1(actor_policy_customer_ids);
 PG_FUNCTION_INFO_V1(actor_policy_customer_id);
 PG_FUNCTION_INFO_V1(actor_is_active);
@@ -814,38 +817,9 @@ actor_must_be(PG_FUNCTION_ARGS)
 }
 
 /*
- * May the current actor see a row of this account and customer?  The
- * per-row check of a policy planned without folding.
- */
-Datum
-actor_sees(PG_FUNCTION_ARGS)
-{
-	const Actor *a = ActorCurrent();
-
-	if (!ActorIsActive(a))
-		PG_RETURN_BOOL(false);
-	switch (a->kind)
-	{
-		case ACTOR_SYSTEM:
-		case ACTOR_CSP:
-			PG_RETURN_BOOL(true);
-		case ACTOR_ACCOUNT:
-			PG_RETURN_BOOL(!PG_ARGISNULL(0) && PG_GETARG_INT64(0) == a->account_id);
-		case ACTOR_CUSTOMER:
-			PG_RETURN_BOOL(!PG_ARGISNULL(1) && ActorSeesCustomer(a, PG_GETARG_INT64(1)));
-		default:
-			PG_RETURN_BOOL(false);
-	}
-}
-
-/*
- * The four functions below are evaluated by the planner (they are declared
- * IMMUTABLE): the kind, account and customers of the actor the plan under
- * construction is for.  The first of them in a planning records the actor's
- * key with plangate.c, which gates the plan; the rest read that key, so one
- * plan folds one actor.  They also note the kind folded, so that a change of
- * actor knows whether plans must go.  Outside the planner hook they fold
- * nothing: the kind is UNFOLDED.
+ * The key of the plan being made, recorded with plangate.c by the first
+ * policy folded in a planning; NULL outside the planner hook.  Also notes
+ * the kind folded, so that a change of actor knows whether plans must go.
  */
 static void
 NoteFolded(int kind)
@@ -871,22 +845,160 @@ FoldedKey(void)
 	return PlanGateSetKey(&now);
 }
 
+/*
+ * cmp.actor_sees(account_id, customer_id [, other_customer_id]): may the
+ * current actor see a row of this account and (either) customer?  Every
+ * policy but app_user's is a call of it.  In a plan made through the
+ * planner hook the call is gone, replaced by the condition it stands for
+ * (actor_sees_support below); it only runs, row by row, in a plan made
+ * without the hook.
+ */
+Datum
+actor_sees(PG_FUNCTION_ARGS)
+{
+	const Actor *a = ActorCurrent();
+	int			i;
+
+	if (!ActorIsActive(a))
+		PG_RETURN_BOOL(false);
+	switch (a->kind)
+	{
+		case ACTOR_SYSTEM:
+		case ACTOR_CSP:
+			PG_RETURN_BOOL(true);
+		case ACTOR_ACCOUNT:
+			PG_RETURN_BOOL(!PG_ARGISNULL(0) && PG_GETARG_INT64(0) == a->account_id);
+		case ACTOR_CUSTOMER:
+			for (i = 1; i < PG_NARGS(); i++)
+				if (!PG_ARGISNULL(i) && ActorSeesCustomer(a, PG_GETARG_INT64(i)))
+					PG_RETURN_BOOL(true);
+			PG_RETURN_BOOL(false);
+		default:
+			PG_RETURN_BOOL(false);
+	}
+}
+
+#define INT8_EQ_OPERATOR 410	/* bigint = bigint (pg_operator.dat) */
+
+/* column = value */
+static Node *
+ColumnIs(Node *column, int64 value)
+{
+	OpExpr	   *op = (OpExpr *) make_opclause(INT8_EQ_OPERATOR, BOOLOID, false,
+											  (Expr *) column,
+											  (Expr *) makeConst(INT8OID, -1, InvalidOid,
+																 sizeof(int64),
+																 Int64GetDatum(value),
+																 false, FLOAT8PASSBYVAL),
+											  InvalidOid, InvalidOid);
+
+	op->opfuncid = F_INT8EQ;
+	return (Node *) op;
+}
+
+/* column = ANY ('{values}') */
+static Node *
+ColumnIn(Node *column, const int64 *values, int n)
+{
+	ScalarArrayOpExpr *op = makeNode(ScalarArrayOpExpr);
+	Datum	   *elems = palloc(sizeof(Datum) * n);
+	int			i;
+
+	for (i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(values[i]);
+	op->opno = INT8_EQ_OPERATOR;
+	op->opfuncid = F_INT8EQ;
+	op->useOr = true;
+	op->inputcollid = InvalidOid;
+	op->args = list_make2(column,
+						  makeConst(INT8ARRAYOID, -1, InvalidOid, -1,
+									PointerGetDatum(construct_array(elems, n, INT8OID,
+																	sizeof(int64),
+																	FLOAT8PASSBYVAL,
+																	TYPALIGN_DOUBLE)),
+									false, false));
+	op->location = -1;
+	return (Node *) op;
+}
+
+static bool
+IsNullConst(Node *n)
+{
+	return IsA(n, Const) && ((Const *) n)->constisnull;
+}
+
+/*
+ * The planner support function of cmp.actor_sees: while the planner hook
+ * plans a statement, it replaces the call by what the actor of the plan's
+ * key sees, in the terms of the row's own columns:
+ *   CSP        true
+ *   ACCOUNT    account_id = N
+ *   CUSTOMER   customer_id = N            (OR other_customer_id = N)
+ *   CUSTOMERS  customer_id = ANY ('{...}') (OR other_customer_id = ...)
+ *   NONE       false
+ * which the planner estimates and indexes like the query written by hand.
+ */
+Datum
+actor_sees_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+	SupportRequestSimplify *req;
+	const PolicyKey *key;
+	List	   *args;
+	List	   *arms = NIL;
+	ListCell   *lc;
+
+	if (!IsA(rawreq, SupportRequestSimplify))
+		PG_RETURN_POINTER(NULL);
+	req = (SupportRequestSimplify *) rawreq;
+	args = req->fcall->args;
+	key = FoldedKey();
+	if (key == NULL || list_length(args) < 2)
+		PG_RETURN_POINTER(NULL);	/* not folding: the call checks each row */
+
+	switch (key->kind)
+	{
+		case POLICY_CSP:
+			PG_RETURN_POINTER(makeBoolConst(true, false));
+		case POLICY_ACCOUNT:
+			PG_RETURN_POINTER(ColumnIs((Node *) linitial(args), key->account_id));
+		case POLICY_CUSTOMER:
+		case POLICY_CUSTOMERS:
+			if (key->ncustomers == 0)
+				break;
+			for_each_from(lc, args, 1)
+			{
+				Node	   *column = (Node *) lfirst(lc);
+
+				if (IsNullConst(column))
+					continue;
+				arms = lappend(arms, key->kind == POLICY_CUSTOMER ?
+							   ColumnIs(column, key->customer_ids[0]) :
+							   ColumnIn(column, key->customer_ids, key->ncustomers));
+			}
+			if (arms == NIL)
+				break;
+			if (list_length(arms) == 1)
+				PG_RETURN_POINTER(linitial(arms));
+			PG_RETURN_POINTER(makeBoolExpr(OR_EXPR, arms, -1));
+		default:
+			break;
+	}
+	PG_RETURN_POINTER(makeBoolConst(false, false));
+}
+
+/*
+ * The three functions below are evaluated by the planner (they are declared
+ * IMMUTABLE): the kind, account and customers of the actor the plan under
+ * construction is for, read from the plan's key (app_user's policy uses
+ * them).  Outside the planner hook they fold nothing: the kind is UNFOLDED.
+ */
 Datum
 actor_policy_kind(PG_FUNCTION_ARGS)
 {
 	const PolicyKey *key = FoldedKey();
 
 	PG_RETURN_TEXT_P(cstring_to_text(key ? PolicyKindName(key->kind) : "UNFOLDED"));
-}
-
-Datum
-actor_policy_account_id(PG_FUNCTION_ARGS)
-{
-	const PolicyKey *key = FoldedKey();
-
-	if (key == NULL || key->kind != POLICY_ACCOUNT)
-		PG_RETURN_NULL();
-	PG_RETURN_INT64(key->account_id);
 }
 
 Datum

@@ -404,7 +404,7 @@ CREATE FUNCTION evil.actor_id() RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint
 CREATE FUNCTION evil.actor_must_be(text, bigint, bigint[]) RETURNS boolean LANGUAGE sql AS 'SELECT true';
 CREATE FUNCTION evil.actor_sees(bigint, bigint) RETURNS boolean LANGUAGE sql AS 'SELECT true';
 CREATE FUNCTION evil.actor_policy_kind() RETURNS text LANGUAGE sql AS $$SELECT 'CSP'::text$$;
-CREATE FUNCTION evil.actor_policy_account_id() RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint';
+CREATE FUNCTION evil.actor_sees(bigint, bigint, bigint) RETURNS boolean LANGUAGE sql AS 'SELECT true';
 CREATE FUNCTION evil.actor_policy_customer_ids() RETURNS bigint[] LANGUAGE sql AS $$SELECT '{1,2,3}'::bigint[]$$;
 CREATE FUNCTION evil.actor_is_active() RETURNS boolean LANGUAGE sql AS 'SELECT true';
 CREATE FUNCTION evil.iccid_is_valid(text) RETURNS boolean LANGUAGE sql AS 'SELECT true';

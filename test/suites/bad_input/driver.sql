@@ -198,6 +198,8 @@ WITH fns AS (
 	SELECT p.oid, p.proname::text AS fn, p.oid::regprocedure::text AS sig
 	  FROM pg_catalog.pg_proc AS p
 	 WHERE p.pronamespace = 'cmp'::regnamespace AND p.prokind IN ('f', 'p')
+	   -- a planner support function takes internal: not callable from SQL
+	   AND NOT 'internal'::regtype::oid = ANY (p.proargtypes::oid[])
 ), args AS (
 	SELECT f.oid, f.fn, f.sig, a.pos, a.name, a.typ::text AS typ,
 		   (SELECT d.expr FROM bad_input.valid_default AS d WHERE d.fn = f.fn AND d.arg = a.name) AS vdef
@@ -232,6 +234,7 @@ INSERT INTO bad_input.problem (what)
 SELECT format('%s: argument %s (%s) has no bad values for its type', f.oid::regprocedure, a.name, a.typ)
   FROM pg_catalog.pg_proc AS f, bad_input.input_args(f.oid) AS a
  WHERE f.pronamespace = 'cmp'::regnamespace AND f.prokind IN ('f', 'p')
+   AND NOT 'internal'::regtype::oid = ANY (f.proargtypes::oid[])
    AND NOT EXISTS (SELECT 1 FROM bad_input.bad_value AS b WHERE b.typ = a.typ)
 UNION ALL
 SELECT format('%s: no call could be built for %s (an argument without a valid default)',

@@ -133,6 +133,7 @@ INSERT INTO bad_input.valid_default (fn, arg, expr) VALUES
 	('actor_must_be', 'customer_ids', 'NULL'),
 	('actor_sees', 'account_id', :'a1'),
 	('actor_sees', 'customer_id', :'ca'),
+	('actor_sees', 'other_customer_id', :'ca'),
 	('iccid_is_valid', 'value', quote_literal(bad_input.iccid(1))),
 	('iccid_problem', 'value', quote_literal(bad_input.iccid(1))),
 	('imsi_is_valid', 'value', '''262010000000001'''),
