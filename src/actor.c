@@ -228,6 +228,14 @@ KnownKind(int64 user_id)
 	return e ? (int) e->kind : KIND_UNSET;
 }
 
+/* Drop every cached plan: the next execution plans for the actor of the moment. */
+static void
+ForgetFoldedPlans(void)
+{
+	ResetPlanCache();
+	folded_kind = KIND_UNSET;
+}
+
 /*
  * Called when the actor may have changed; new_kind is its kind if known.
  * Plans folded for CSP users hold nothing user-specific, so a change from
@@ -241,8 +249,7 @@ ActorMayChange(int new_kind)
 		return;
 	if (new_kind == ACTOR_CSP && folded_kind == ACTOR_CSP)
 		return;
-	ResetPlanCache();
-	folded_kind = KIND_UNSET;
+	ForgetFoldedPlans();
 }
 
 static bool
@@ -327,8 +334,7 @@ ActorRelcacheCallback(Datum arg, Oid relid)
 	 */
 	if (folded_kind == ACTOR_CUSTOMER || folded_kind == ACTOR_NONE)
 	{
-		ResetPlanCache();
-		folded_kind = KIND_UNSET;
+		ForgetFoldedPlans();
 	}
 }
 
@@ -374,8 +380,7 @@ ActorFmgrHook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
 	if (event == FHET_START && folded_kind != KIND_UNSET &&
 		folded_outer_user != GetOuterUserId())
 	{
-		ResetPlanCache();
-		folded_kind = KIND_UNSET;
+		ForgetFoldedPlans();
 	}
 	if (prev_fmgr_hook)
 		prev_fmgr_hook(event, flinfo, arg);
@@ -803,8 +808,7 @@ actor_must_be(PG_FUNCTION_ARGS)
 	}
 	if (!same)
 	{
-		ResetPlanCache();
-		folded_kind = KIND_UNSET;
+		ForgetFoldedPlans();
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied: this plan was made for another acting user"),
@@ -901,22 +905,14 @@ static Node *
 ColumnIn(Node *column, const int64 *values, int n)
 {
 	ScalarArrayOpExpr *op = makeNode(ScalarArrayOpExpr);
-	Datum	   *elems = palloc(sizeof(Datum) * n);
-	int			i;
 
-	for (i = 0; i < n; i++)
-		elems[i] = Int64GetDatum(values[i]);
 	op->opno = INT8_EQ_OPERATOR;
 	op->opfuncid = F_INT8EQ;
 	op->useOr = true;
 	op->inputcollid = InvalidOid;
 	op->args = list_make2(column,
 						  makeConst(INT8ARRAYOID, -1, InvalidOid, -1,
-									PointerGetDatum(construct_array(elems, n, INT8OID,
-																	sizeof(int64),
-																	FLOAT8PASSBYVAL,
-																	TYPALIGN_DOUBLE)),
-									false, false));
+									PointerGetDatum(Int8Array(values, n)), false, false));
 	op->location = -1;
 	return (Node *) op;
 }
@@ -1015,17 +1011,10 @@ Datum
 actor_policy_customer_ids(PG_FUNCTION_ARGS)
 {
 	const PolicyKey *key = FoldedKey();
-	Datum	   *elems;
-	int			i,
-				n = 0;
 
 	if (key != NULL && (key->kind == POLICY_CUSTOMER || key->kind == POLICY_CUSTOMERS))
-		n = key->ncustomers;
-	elems = palloc(sizeof(Datum) * Max(n, 1));
-	for (i = 0; i < n; i++)
-		elems[i] = Int64GetDatum(key->customer_ids[i]);
-	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL,
-										  TYPALIGN_DOUBLE));
+		PG_RETURN_ARRAYTYPE_P(Int8Array(key->customer_ids, key->ncustomers));
+	PG_RETURN_ARRAYTYPE_P(Int8Array(NULL, 0));
 }
 
 Datum

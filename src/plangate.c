@@ -121,18 +121,9 @@ GateExpr(const PolicyKey *key)
 						Int64GetDatum(key->account_id), key->kind != POLICY_ACCOUNT,
 						FLOAT8PASSBYVAL);
 	if (key->kind == POLICY_CUSTOMER || key->kind == POLICY_CUSTOMERS)
-	{
-		Datum	   *elems = palloc(sizeof(Datum) * Max(key->ncustomers, 1));
-		int			i;
-
-		for (i = 0; i < key->ncustomers; i++)
-			elems[i] = Int64GetDatum(key->customer_ids[i]);
 		customers = makeConst(INT8ARRAYOID, -1, InvalidOid, -1,
-							  PointerGetDatum(construct_array(elems, key->ncustomers, INT8OID,
-															  sizeof(int64), FLOAT8PASSBYVAL,
-															  TYPALIGN_DOUBLE)),
+							  PointerGetDatum(Int8Array(key->customer_ids, key->ncustomers)),
 							  false, false);
-	}
 	else
 		customers = makeNullConst(INT8ARRAYOID, -1, InvalidOid);
 

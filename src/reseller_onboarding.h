@@ -137,6 +137,7 @@ extern int	KeptPlanExec(KeptPlan *kp, Datum *values, const char *nulls,
 extern int64 SpiGetInt64(int row, int col, bool *isnull);
 extern char *SpiGetText(int row, int col);
 extern Jsonb *SpiGetJsonb(int row, int col);
+extern ArrayType *Int8Array(const int64 *values, int n);
 
 /* ---- customer.c ---- */
 

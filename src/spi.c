@@ -81,3 +81,16 @@ SpiGetJsonb(int row, int col)
 		return NULL;
 	return DatumGetJsonbP(SPI_datumTransfer(d, false, -1));
 }
+
+/* A bigint[] of n values (n may be 0). */
+ArrayType *
+Int8Array(const int64 *values, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(values[i]);
+	return construct_array(elems, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+						   TYPALIGN_DOUBLE);
+}

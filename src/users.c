@@ -399,13 +399,7 @@ RequireCustomerUserManager(const Actor *actor, const char *operation)
 static Datum
 ActorCustomerArray(const Actor *actor)
 {
-	Datum	   *elems = palloc(sizeof(Datum) * Max(actor->ncustomers, 1));
-	int			i;
-
-	for (i = 0; i < actor->ncustomers; i++)
-		elems[i] = Int64GetDatum(actor->customer_ids[i]);
-	return PointerGetDatum(construct_array(elems, actor->ncustomers, INT8OID, 8,
-										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	return PointerGetDatum(Int8Array(actor->customer_ids, actor->ncustomers));
 }
 
 /*

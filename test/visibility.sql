@@ -801,11 +801,10 @@ LANGUAGE sql AS $$
 $$;
 
 -- Every query below runs in parallel workers, the leader only gathers.
--- force_parallel_mode alone cannot do it in PostgreSQL 15: a plan whose top
--- carries an InitPlan (the policies' once-per-query actor look-ups) is not
--- wrapped in a Gather.  So parallel plans are made free and index scans,
--- which on these tiny tables always win, are taken away: the planner must
--- still be able to choose a parallel plan under the policies.
+-- Not by force_parallel_mode alone (which only wraps a finished plan in a
+-- Gather): parallel plans are made free and index scans, which on these
+-- tiny tables always win, are taken away, so the planner must itself be
+-- able to choose a parallel plan under the policies.
 SET LOCAL force_parallel_mode = on;
 SET LOCAL enable_indexscan = off;
 SET LOCAL enable_indexonlyscan = off;
