@@ -11,13 +11,22 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 pgbin=/usr/lib/postgresql/15/bin
 
-# What we need, as "package:path-that-proves-it-is-installed".  Paths rather
-# than `command -v`, because e.g. /usr/bin/pg_config also comes with libpq-dev
-# and /usr/lib/postgresql/15/bin/pg_config with the client package, yet only
-# server-dev-15 ships pgxs.
+# What we need, as "package:path-that-proves-it-is-installed".  Each path is
+# a file that only that package ships and that the build or the tests
+# actually use: pgxs.mk and pg_config also come with postgresql-client-15, so
+# only the server headers prove postgresql-server-dev-15.  Prefer the
+# version-specific pg_config: /usr/bin/pg_config is a wrapper that picks the
+# *newest* installed server-dev, which would be wrong the day a second major
+# version is installed next to 15.
+pg_config=$pgbin/pg_config
+[[ -x $pg_config ]] || pg_config=/usr/bin/pg_config
+includedir_server=/usr/include/postgresql/15/server
+if [[ -x $pg_config ]]; then
+	includedir_server=$("$pg_config" --includedir-server)
+fi
 needs=(
 	"postgresql-15:$pgbin/postgres"
-	"postgresql-server-dev-15:/usr/lib/postgresql/15/lib/pgxs/src/makefiles/pgxs.mk"
+	"postgresql-server-dev-15:$includedir_server/postgres.h"
 	"postgresql-15-pgtap:/usr/share/postgresql/15/extension/pgtap.control"
 	"libtap-parser-sourcehandler-pgtap-perl:/usr/bin/pg_prove"
 	"pgbouncer:/usr/sbin/pgbouncer"
@@ -46,11 +55,8 @@ fi
 
 [[ ${RO_SKIP_BUILD:-0} == 1 ]] && exit 0
 
-# Prefer the version-specific pg_config: /usr/bin/pg_config is a wrapper that
-# picks the *newest* installed server-dev, which would be wrong the day a
-# second major version is installed next to 15.
-pg_config=$pgbin/pg_config
-[[ -x $pg_config ]] || pg_config=/usr/bin/pg_config
+[[ -e $("$pg_config" --includedir-server)/postgres.h ]] || {
+	echo "setup: server headers missing: $("$pg_config" --includedir-server)/postgres.h" >&2; exit 1; }
 case $("$pg_config" --version) in
 	"PostgreSQL 15."*) ;;
 	*) echo "setup: $pg_config is not PostgreSQL 15: $("$pg_config" --version)" >&2; exit 1 ;;
