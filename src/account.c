@@ -24,7 +24,8 @@ static KeptPlan insert_account = {
 Datum
 create_account(PG_FUNCTION_ARGS)
 {
-	const Actor *actor = ActorCurrent();
+	const Actor mine = ActorGet();
+	const Actor *actor = &mine;
 	char	   *number;
 	char	   *name;
 	char	   *type;

@@ -21,7 +21,8 @@ static KeptPlan insert_audit = {
 void
 AuditWrite(const AuditEvent *ev)
 {
-	const Actor *actor = ActorCurrent();
+	const Actor mine = ActorGet();
+	const Actor *actor = &mine;
 	Datum		values[10];
 	char		nulls[10];
 	NameData	role;

@@ -301,7 +301,8 @@ void
 CustomerHistory(int64 customer_id, int64 account_id, const char *from,
 				const char *to, const char *reason)
 {
-	const Actor *actor = ActorCurrent();
+	const Actor mine = ActorGet();
+	const Actor *actor = &mine;
 	Datum		v[7];
 	char		n[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	NameData	role;
@@ -340,7 +341,8 @@ TextArray(char **values, int n)
 Datum
 create_customer(PG_FUNCTION_ARGS)
 {
-	const Actor *actor = ActorCurrent();
+	const Actor mine = ActorGet();
+	const Actor *actor = &mine;
 	int64		account_id;
 	char	   *v[NFIELDS];
 	char	   *status;
@@ -530,7 +532,8 @@ JsonFieldValue(const CustomerField *f, JsonbValue *jv)
 Datum
 update_customer(PG_FUNCTION_ARGS)
 {
-	const Actor *actor = ActorCurrent();
+	const Actor mine = ActorGet();
+	const Actor *actor = &mine;
 	int64		customer_id;
 	Jsonb	   *changes;
 	JsonbIterator *it;
@@ -680,7 +683,8 @@ update_customer(PG_FUNCTION_ARGS)
 Datum
 delete_customer(PG_FUNCTION_ARGS)
 {
-	const Actor *actor = ActorCurrent();
+	const Actor mine = ActorGet();
+	const Actor *actor = &mine;
 	int64		customer_id;
 	LockedCustomer lc;
 	Datum		arg;

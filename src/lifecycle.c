@@ -85,7 +85,8 @@ IsCustomerStatus(const char *s)
 Datum
 set_customer_status(PG_FUNCTION_ARGS)
 {
-	const Actor *actor = ActorCurrent();
+	const Actor mine = ActorGet();
+	const Actor *actor = &mine;
 	int64		customer_id;
 	char	   *status;
 	char	   *reason;

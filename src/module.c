@@ -10,5 +10,5 @@ void
 _PG_init(void)
 {
 	ActorInit();
-	PlanGateInit();
+	FoldInit();
 }

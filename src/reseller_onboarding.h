@@ -3,9 +3,9 @@
  *		What the modules of the extension share.
  *
  * Every SQL-callable function lives in the module of its concern; this header
- * holds the internal interfaces between modules: the actor (actor.c), the
- * check on folded plans (plangate.c), input validation (validate.c), the
- * audit log (audit.c) and SPI helpers (spi.c).
+ * holds the internal interfaces between modules: the actor (actor.h), the
+ * folded policies (fold.c), input validation (validate.c), the audit log
+ * (audit.c) and SPI helpers (spi.c).
  */
 #ifndef RESELLER_ONBOARDING_H
 #define RESELLER_ONBOARDING_H
@@ -17,64 +17,16 @@
 #include "utils/array.h"
 #include "utils/jsonb.h"
 
-/* ---- actor.c: who is acting ---- */
+#include "actor.h"
 
-typedef enum ActorKind
-{
-	ACTOR_NONE = 0,				/* nobody: sees nothing, may change nothing */
-	ACTOR_SYSTEM,				/* superuser with no actor set */
-	ACTOR_CSP,
-	ACTOR_ACCOUNT,
-	ACTOR_CUSTOMER
-} ActorKind;
+/* ---- fold.c: the policies folded by kind of actor, and their plans ---- */
 
-typedef struct Actor
-{
-	ActorKind	kind;
-	int64		user_id;		/* 0 for the system actor and for nobody */
-	int64		account_id;		/* 0 unless ACCOUNT or CUSTOMER */
-	bool		is_admin;
-	/* assigned customers that are ACTIVE or SUSPENDED, ascending */
-	int			ncustomers;
-	int64	   *customer_ids;
-} Actor;
+extern void FoldInit(void);
 
-extern void ActorInit(void);
-extern const Actor *ActorCurrent(void);
-extern const char *ActorKindName(ActorKind kind);
-extern bool ActorSeesCustomer(const Actor *actor, int64 customer_id);
-extern void ActorRequire(const Actor *actor, bool allowed, const char *operation);
-extern const char *ActorDbRole(void);
+/* ---- version.c: the library's version against the SQL objects' ---- */
 
-/*
- * What a folded policy shows: the actor's kind as the policies see it, with
- * its account or customers.  The planner folds one such key into a plan.
- */
-typedef enum PolicyKind
-{
-	POLICY_NONE = 0,			/* nobody, or a LOCKED user: nothing */
-	POLICY_CSP,					/* a CSP user or the system actor: everything */
-	POLICY_ACCOUNT,				/* rows of account_id */
-	POLICY_CUSTOMER,			/* rows of exactly one customer */
-	POLICY_CUSTOMERS			/* rows of any other number of customers */
-} PolicyKind;
-
-typedef struct PolicyKey
-{
-	PolicyKind	kind;
-	int64		account_id;		/* POLICY_ACCOUNT */
-	int			ncustomers;		/* POLICY_CUSTOMER(S), ascending */
-	int64	   *customer_ids;
-} PolicyKey;
-
-extern const char *PolicyKindName(PolicyKind kind);
-
-/* ---- plangate.c: the check on top of every folded plan ---- */
-
-extern void PlanGateInit(void);
-extern bool PlanGatePlanning(void);
-extern const PolicyKey *PlanGateKey(void);
-extern const PolicyKey *PlanGateSetKey(const PolicyKey *key);
+extern void VersionRequire(void);
+extern void VersionForget(void);
 
 /* ---- validate.c: shapes of values ---- */
 

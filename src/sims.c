@@ -170,7 +170,8 @@ CheckIccids(FunctionCallInfo fcinfo, int argno)
 Datum
 provision_sims(PG_FUNCTION_ARGS)
 {
-	const Actor *actor = ActorCurrent();
+	const Actor mine = ActorGet();
+	const Actor *actor = &mine;
 	int64		account_id;
 	int			n;
 	Datum		values[4];
@@ -410,7 +411,8 @@ CountJson(const char *key, int64 count)
 Datum
 assign_sims(PG_FUNCTION_ARGS)
 {
-	const Actor *actor = ActorCurrent();
+	const Actor mine = ActorGet();
+	const Actor *actor = &mine;
 	int64		customer_id;
 	int64		account_id;
 	bool		reassign;
@@ -479,7 +481,8 @@ assign_sims(PG_FUNCTION_ARGS)
 Datum
 unassign_sims(PG_FUNCTION_ARGS)
 {
-	const Actor *actor = ActorCurrent();
+	const Actor mine = ActorGet();
+	const Actor *actor = &mine;
 	int			n;
 	int64		account_id;
 	Datum		args[3];

@@ -59,7 +59,8 @@ UserCheckNew(const char *login, const char *email, const char *db_role)
 				 errdetail("Logins are unique regardless of case.")));
 	if (db_role != NULL)
 	{
-		const Actor *actor = ActorCurrent();
+		const Actor mine = ActorGet();
+	const Actor *actor = &mine;
 		Oid			roleid = get_role_oid(db_role, true);
 
 		/* who logs in as whom is the DBA's decision, not a tenant's */
@@ -98,7 +99,8 @@ UserInsert(const char *operation, const char *login, const char *email,
 		   const char *full_name, bool is_admin, const char *db_role,
 		   const char *context_level, int64 account_id, int64 customer_id)
 {
-	const Actor *actor = ActorCurrent();
+	const Actor mine = ActorGet();
+	const Actor *actor = &mine;
 	Datum		values[9];
 	char		nulls[9];
 	NameData	role;
@@ -144,7 +146,8 @@ UserInsert(const char *operation, const char *login, const char *email,
 Datum
 create_user(PG_FUNCTION_ARGS)
 {
-	const Actor *actor = ActorCurrent();
+	const Actor mine = ActorGet();
+	const Actor *actor = &mine;
 	char	   *login;
 	char	   *email;
 	char	   *level;
@@ -464,7 +467,8 @@ IdArrayText(ArrayType *ids)
 Datum
 create_customer_user(PG_FUNCTION_ARGS)
 {
-	const Actor *actor = ActorCurrent();
+	const Actor mine = ActorGet();
+	const Actor *actor = &mine;
 	ArrayType  *ids;
 	int			n;
 	char	   *login;
@@ -527,7 +531,8 @@ static int
 ChangeAssignments(FunctionCallInfo fcinfo, bool assign)
 {
 	const char *operation = assign ? "assign_user_to_customers" : "unassign_user_from_customers";
-	const Actor *actor = ActorCurrent();
+	const Actor mine = ActorGet();
+	const Actor *actor = &mine;
 	int64		user_id;
 	ArrayType  *ids;
 	int			n;
@@ -621,7 +626,8 @@ unassign_user_from_customers(PG_FUNCTION_ARGS)
 Datum
 set_user_status(PG_FUNCTION_ARGS)
 {
-	const Actor *actor = ActorCurrent();
+	const Actor mine = ActorGet();
+	const Actor *actor = &mine;
 	int64		user_id;
 	char	   *status;
 	char	   *level = NULL;

@@ -1,0 +1,95 @@
+-- reseller_onboarding 1.0 -> 1.1
+--
+-- The actor reaches the plans by kind, and its values by execution
+-- (src/fold.c): the policies fold the acting user's kind at plan time and
+-- read its account or customers once per execution, from one-time
+-- sub-selects on the functions below, for the execution's own snapshot.
+-- No function that depends on the actor is IMMUTABLE any more.
+
+\echo Use "ALTER EXTENSION reseller_onboarding UPDATE TO '1.1'" to load this file. \quit
+
+-- app_user's policy read the actor from IMMUTABLE functions folded by the
+-- planner; it is now two calls with a planner support function, like the
+-- others.
+DROP POLICY app_user_visible ON cmp.app_user;
+DROP FUNCTION cmp.actor_policy_kind();
+DROP FUNCTION cmp.actor_policy_customer_id();
+DROP FUNCTION cmp.actor_policy_customer_ids();
+DROP FUNCTION cmp.actor_must_be(text, bigint, bigint[]);
+
+COMMENT ON FUNCTION cmp.actor_sees(bigint, bigint) IS
+	'internal: the row-level security policies; the planner folds it by kind of acting user';
+COMMENT ON FUNCTION cmp.actor_sees(bigint, bigint, bigint) IS
+	'internal: the row-level security policy of rows of two customers';
+
+-- Is this user assigned to one of the acting customer user's customers?
+CREATE FUNCTION cmp.actor_sees_user(user_id bigint) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'actor_sees_user'
+	LANGUAGE C STABLE PARALLEL RESTRICTED SUPPORT cmp.actor_sees_support;
+COMMENT ON FUNCTION cmp.actor_sees_user(bigint) IS
+	'internal: app_user''s policy for customer users; the planner folds it';
+
+-- The values a folded policy compares with, read once per execution for
+-- the execution's snapshot: the account of an active ACCOUNT user, the
+-- customer(s) of an active CUSTOMER user and the users assigned to them;
+-- NULL or empty for anyone else.
+CREATE FUNCTION cmp.actor_account_id() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'actor_account_id'
+	LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION cmp.actor_customer_id() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'actor_customer_id'
+	LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION cmp.actor_customer_ids() RETURNS bigint[]
+	AS 'MODULE_PATHNAME', 'actor_customer_ids'
+	LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION cmp.actor_user_ids() RETURNS bigint[]
+	AS 'MODULE_PATHNAME', 'actor_user_ids'
+	LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION cmp.actor_account_id() IS
+	'internal: the account an active ACCOUNT user sees, else NULL';
+COMMENT ON FUNCTION cmp.actor_customer_id() IS
+	'internal: the customer a CUSTOMER user with one customer sees, else NULL';
+COMMENT ON FUNCTION cmp.actor_customer_ids() IS
+	'internal: the customers an active CUSTOMER user sees (ACTIVE or SUSPENDED, assigned)';
+COMMENT ON FUNCTION cmp.actor_user_ids() IS
+	'internal: the users assigned to the customers an active CUSTOMER user sees';
+
+-- The one-time check on top of every folded plan: refuses (42501) a plan
+-- opened for one acting user and first read by another, or folded for
+-- another kind of actor; false for a CSP plan while no CSP user is active.
+-- Every query runs it, so EXECUTE must stay granted to PUBLIC.
+CREATE FUNCTION cmp.actor_plan_check(shape text, opened bigint) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'actor_plan_check'
+	LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION cmp.actor_plan_check(text, bigint) IS
+	'internal: the one-time check on top of every plan that folded a policy';
+
+CREATE POLICY app_user_visible ON cmp.app_user FOR SELECT
+	USING (cmp.actor_sees(account_id, NULL) OR cmp.actor_sees_user(user_id));
+
+-- The actor is resolved for each statement's snapshot, so changes of
+-- assignments, statuses and customers need no signal any more. Only a change
+-- of a role mapping does: sessions acting through their role learn what kind
+-- of actor it now maps to.
+DROP TRIGGER user_customer_actor_cache ON cmp.user_customer;
+DROP TRIGGER customer_actor_cache ON cmp.customer;
+DROP TRIGGER app_user_actor_cache ON cmp.app_user;
+CREATE TRIGGER app_user_mapping_added AFTER INSERT ON cmp.app_user
+	FOR EACH ROW WHEN (NEW.db_role IS NOT NULL)
+	EXECUTE FUNCTION cmp.actor_cache_invalidate();
+CREATE TRIGGER app_user_mapping_changed AFTER UPDATE OF db_role ON cmp.app_user
+	FOR EACH ROW WHEN (OLD.db_role IS DISTINCT FROM NEW.db_role)
+	EXECUTE FUNCTION cmp.actor_cache_invalidate();
+CREATE TRIGGER app_user_mapping_removed AFTER DELETE ON cmp.app_user
+	FOR EACH ROW WHEN (OLD.db_role IS NOT NULL)
+	EXECUTE FUNCTION cmp.actor_cache_invalidate();
+CREATE TRIGGER app_user_mapping_truncated AFTER TRUNCATE ON cmp.app_user
+	FOR EACH STATEMENT EXECUTE FUNCTION cmp.actor_cache_invalidate();
+COMMENT ON SEQUENCE cmp.actor_cache_signal IS
+	'internal: its relcache invalidation tells every session that a role mapping changed';
+
+-- The version of the SQL objects; the library refuses to run with another.
+CREATE FUNCTION cmp.version() RETURNS text
+	AS 'MODULE_PATHNAME', 'cmp_version'
+	LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION cmp.version() IS 'the version of the loaded reseller_onboarding library';
