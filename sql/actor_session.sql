@@ -47,8 +47,8 @@ SELECT cmp.actor_id();
 \c - regress_ro_app
 SELECT * FROM cmp.whoami();
 SELECT count(*) FROM cmp.account;
--- is_local (the default) ends with the transaction: in autocommit mode,
--- with the statement
+-- is_local (the default) ends with the transaction, so outside a
+-- transaction block it has no effect, and says so (25P01, as SET LOCAL)
 SELECT cmp.set_actor(1), cmp.actor_id();
 SELECT cmp.actor_id();
 -- ... at COMMIT
@@ -144,8 +144,9 @@ SELECT count(*) FROM cmp.account;
 --
 -- The statement that loads the library is planned before the extension's
 -- planner hook is installed: its policies fold nothing and check each row
--- against the actor (cmp.actor_sees).  Later statements fold the actor into
--- the plan, with one check on top (cmp.actor_must_be).
+-- against the actor (cmp.actor_sees).  Later statements fold the kind of
+-- actor into the plan, read its account once per execution (an InitPlan)
+-- and have one check on top (cmp.actor_plan_check).
 --
 \c - regress_ro_mapped
 SET enable_indexscan = off;

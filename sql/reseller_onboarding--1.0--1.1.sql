@@ -42,9 +42,14 @@ CREATE FUNCTION cmp.actor_customer_id() RETURNS bigint
 CREATE FUNCTION cmp.actor_customer_ids() RETURNS bigint[]
 	AS 'MODULE_PATHNAME', 'actor_customer_ids'
 	LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION cmp.actor_is_csp() RETURNS boolean
+	AS 'MODULE_PATHNAME', 'actor_is_csp'
+	LANGUAGE C STABLE PARALLEL RESTRICTED;
 CREATE FUNCTION cmp.actor_user_ids() RETURNS bigint[]
 	AS 'MODULE_PATHNAME', 'actor_user_ids'
 	LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION cmp.actor_is_csp() IS
+	'internal: whether an active CSP user (or the system actor) is acting';
 COMMENT ON FUNCTION cmp.actor_account_id() IS
 	'internal: the account an active ACCOUNT user sees, else NULL';
 COMMENT ON FUNCTION cmp.actor_customer_id() IS
@@ -56,7 +61,7 @@ COMMENT ON FUNCTION cmp.actor_user_ids() IS
 
 -- The one-time check on top of every folded plan: refuses (42501) a plan
 -- opened for one acting user and first read by another, or folded for
--- another kind of actor; false for a CSP plan while no CSP user is active.
+-- another kind of actor.
 -- Every query runs it, so EXECUTE must stay granted to PUBLIC.
 CREATE FUNCTION cmp.actor_plan_check(shape text, opened bigint) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'actor_plan_check'

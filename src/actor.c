@@ -69,6 +69,8 @@ static Oid	signal_relid = InvalidOid;
 static Oid	extension_owner = InvalidOid;
 
 static ActorChangeListener listener = NULL;
+static fmgr_hook_type prev_fmgr_hook = NULL;
+static Oid	told_outer = InvalidOid;	/* the session role when last told */
 
 /*
  * The context level of a user never changes, so it is remembered per user
@@ -235,6 +237,7 @@ static void
 Tell(void)
 {
 	last.valid = false;
+	told_outer = GetOuterUserId();
 	if (listener)
 		listener(KindOfSetting());
 }
@@ -331,6 +334,22 @@ ActorRelcacheCallback(Datum arg, Oid relid)
 		Tell();
 }
 
+/*
+ * PostgreSQL replans a row-security plan when the current user changes, but
+ * inside a SECURITY DEFINER function the current user is always the owner,
+ * while the actor follows the session's role (SET ROLE).  PostgreSQL calls
+ * fmgr_hook on entry to every such function: tell fold.c when the session
+ * role is another one than last time.
+ */
+static void
+ActorFmgrHook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
+{
+	if (event == FHET_START && told_outer != GetOuterUserId())
+		Tell();
+	if (prev_fmgr_hook)
+		prev_fmgr_hook(event, flinfo, arg);
+}
+
 void
 ActorInit(void)
 {
@@ -357,6 +376,8 @@ ActorInit(void)
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("cmp");
 	CacheRegisterRelcacheCallback(ActorRelcacheCallback, (Datum) 0);
+	prev_fmgr_hook = fmgr_hook;
+	fmgr_hook = ActorFmgrHook;
 }
 
 /* Run a lookup as the extension's owner, so row-level security is not applied. */

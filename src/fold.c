@@ -9,7 +9,7 @@
  * the condition they stand for, for the *kind* of the acting user, with the
  * user's own values left to the execution as one-time sub-selects:
  *
- *   CSP user, system actor        true
+ *   CSP user, system actor        (SELECT cmp.actor_is_csp())
  *   ACCOUNT user                  account_id = (SELECT cmp.actor_account_id())
  *   CUSTOMER user, one customer   customer_id = (SELECT cmp.actor_customer_id())
  *   CUSTOMER user, other numbers  customer_id = ANY ((SELECT cmp.actor_customer_ids()))
@@ -38,8 +38,7 @@
  *  - refuses (42501) a plan opened by one actor and first read by another
  *    (a cursor declared before cmp.set_actor), or a plan folded for another
  *    kind of actor than the one acting (the acting user changed inside one
- *    statement: a SQL function that calls cmp.set_actor and then reads);
- *  - for a CSP plan, lets rows through only while a CSP user is active.
+ *    statement: a SQL function that calls cmp.set_actor and then reads).
  * The one-time values are computed when the execution starts, so a cursor
  * that has started reading goes on with the values of the actor that
  * opened it.
@@ -72,6 +71,7 @@ PG_FUNCTION_INFO_V1(actor_sees_support);
 PG_FUNCTION_INFO_V1(actor_account_id);
 PG_FUNCTION_INFO_V1(actor_customer_id);
 PG_FUNCTION_INFO_V1(actor_customer_ids);
+PG_FUNCTION_INFO_V1(actor_is_csp);
 PG_FUNCTION_INFO_V1(actor_user_ids);
 PG_FUNCTION_INFO_V1(actor_plan_check);
 
@@ -108,6 +108,7 @@ typedef struct Funcs
 	Oid			customer_id;
 	Oid			customer_ids;
 	Oid			user_ids;
+	Oid			is_csp;
 	uint32		check_hash;
 	uint32		customer_id_hash;
 	uint32		customer_ids_hash;
@@ -147,6 +148,7 @@ GetFuncs(void)
 		funcs.customer_id = FuncOid("actor_customer_id", 0, NULL);
 		funcs.customer_ids = FuncOid("actor_customer_ids", 0, NULL);
 		funcs.user_ids = FuncOid("actor_user_ids", 0, NULL);
+		funcs.is_csp = FuncOid("actor_is_csp", 0, NULL);
 		funcs.check_hash = ProcHash(funcs.check);
 		funcs.customer_id_hash = ProcHash(funcs.customer_id);
 		funcs.customer_ids_hash = ProcHash(funcs.customer_ids);
@@ -390,7 +392,7 @@ actor_sees_support(PG_FUNCTION_ARGS)
 	switch (shape)
 	{
 		case SHAPE_CSP:
-			PG_RETURN_POINTER(makeBoolConst(true, false));
+			PG_RETURN_POINTER(ValueOf(root, GetFuncs()->is_csp, BOOLOID));
 		case SHAPE_ACCOUNT:
 			if (IsNullConst(linitial(args)))
 				break;
@@ -463,6 +465,14 @@ actor_customer_id(PG_FUNCTION_ARGS)
 }
 
 Datum
+actor_is_csp(PG_FUNCTION_ARGS)
+{
+	Actor		a = ActorGet();
+
+	PG_RETURN_BOOL(a.active && BaseKind(a.kind) == ACTOR_CSP);
+}
+
+Datum
 actor_customer_ids(PG_FUNCTION_ARGS)
 {
 	Actor		a = ActorGet();
@@ -496,7 +506,11 @@ ShapeFromName(const char *name)
 	for (i = 0; i < lengthof(shape_names); i++)
 		if (strcmp(name, shape_names[i]) == 0)
 			return (Shape) i;
-	return SHAPE_NONE;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown plan shape \"%.40s\"", name),
+			 errhint("The shapes are NONE, CSP, ACCOUNT, CUSTOMER and CUSTOMERS.")));
+	return SHAPE_NONE;			/* not reached */
 }
 
 /*
@@ -532,8 +546,6 @@ actor_plan_check(PG_FUNCTION_ARGS)
 				 errhint("The acting user changed inside one statement (a SQL function that calls "
 						 "cmp.set_actor() and then reads): call cmp.set_actor() in a statement of its own.")));
 	}
-	if (shape == SHAPE_CSP)
-		PG_RETURN_BOOL(a.active && BaseKind(a.kind) == ACTOR_CSP);
 	PG_RETURN_BOOL(true);
 }
 
@@ -789,7 +801,7 @@ IsValueInitPlan(SubPlanState *sps)
 		return false;
 	fn = ((FuncExpr *) expr)->funcid;
 	return fn == funcs.account_id || fn == funcs.customer_id ||
-		fn == funcs.customer_ids || fn == funcs.user_ids;
+		fn == funcs.customer_ids || fn == funcs.user_ids || fn == funcs.is_csp;
 }
 
 static bool

@@ -401,11 +401,15 @@ CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE sql AS $$SELECT '2000-01
 CREATE FUNCTION evil.nextval(regclass) RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint';
 CREATE FUNCTION evil.to_jsonb(anyelement) RETURNS jsonb LANGUAGE sql AS $$SELECT '{}'::jsonb$$;
 CREATE FUNCTION evil.actor_id() RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint';
-CREATE FUNCTION evil.actor_must_be(text, bigint, bigint[]) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE FUNCTION evil.actor_plan_check(text, bigint) RETURNS boolean LANGUAGE sql AS 'SELECT true';
 CREATE FUNCTION evil.actor_sees(bigint, bigint) RETURNS boolean LANGUAGE sql AS 'SELECT true';
-CREATE FUNCTION evil.actor_policy_kind() RETURNS text LANGUAGE sql AS $$SELECT 'CSP'::text$$;
+CREATE FUNCTION evil.actor_is_csp() RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE FUNCTION evil.actor_account_id() RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint';
+CREATE FUNCTION evil.actor_customer_id() RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint';
+CREATE FUNCTION evil.actor_sees_user(bigint) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE FUNCTION evil.actor_user_ids() RETURNS bigint[] LANGUAGE sql AS $$SELECT '{1,2,3}'::bigint[]$$;
 CREATE FUNCTION evil.actor_sees(bigint, bigint, bigint) RETURNS boolean LANGUAGE sql AS 'SELECT true';
-CREATE FUNCTION evil.actor_policy_customer_ids() RETURNS bigint[] LANGUAGE sql AS $$SELECT '{1,2,3}'::bigint[]$$;
+CREATE FUNCTION evil.actor_customer_ids() RETURNS bigint[] LANGUAGE sql AS $$SELECT '{1,2,3}'::bigint[]$$;
 CREATE FUNCTION evil.actor_is_active() RETURNS boolean LANGUAGE sql AS 'SELECT true';
 CREATE FUNCTION evil.iccid_is_valid(text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
 CREATE FUNCTION evil.email_is_valid(text) RETURNS boolean LANGUAGE sql AS 'SELECT true';

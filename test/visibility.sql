@@ -600,12 +600,11 @@ SELECT is(:gcum_n::bigint, :n_cu_m::bigint,
 	'plan cache (generic): a grid plan cached for another role shows a mapped CUSTOMER role only its SIMs');
 
 -- ---- a plan that outlives a change of actor ---------------------------------
--- The plan cache is reset when the actor changes, but some plans are kept
--- outside it: a SQL function's plans last for the statement that calls it,
--- a cursor's plan for the cursor.  Each folded plan carries a check, run
--- once when the plan starts, that refuses (42501) to run it for another
--- actor than its own: it shows neither that actor's rows nor, silently,
--- none.
+-- Plans are folded for a kind of actor and read the actor's values once per
+-- execution, so a plan kept for a statement (a SQL function's) serves every
+-- actor of its kind.  A plan folded for another kind, and a cursor opened
+-- by one actor and first read by another, are refused (42501): they show
+-- neither the other actor's rows nor, silently, none.
 
 CREATE FUNCTION pg_temp.sims_seen() RETURNS bigint LANGUAGE sql
 	AS 'SELECT pg_catalog.count(*) FROM cmp.sim_card';
@@ -619,28 +618,30 @@ SELECT is(
 SELECT throws_ok(
 	format($q$SELECT (cmp.set_actor(u) IS NULL), pg_temp.sims_seen()
 			FROM unnest(ARRAY[%s, %s]::bigint[]) WITH ORDINALITY AS x(u, o) ORDER BY o$q$, :csp, :cu_a),
-	'42501', 'permission denied: this plan was made for another acting user',
+	'42501', 'permission denied: this plan was made for another kind of acting user',
 	'stale plans: a SQL function''s plan made for a CSP user is refused to a CUSTOMER user in the same statement');
-SELECT throws_ok(
-	format($q$SELECT (cmp.set_actor(u) IS NULL), pg_temp.sims_seen()
-			FROM unnest(ARRAY[%s, %s]::bigint[]) WITH ORDINALITY AS x(u, o) ORDER BY o$q$, :cu_a, :cu_o),
-	'42501', 'permission denied: this plan was made for another acting user',
-	'stale plans: a SQL function''s plan made for one CUSTOMER user is refused to another');
-SELECT throws_ok(
-	format($q$SELECT (cmp.set_actor(u) IS NULL), pg_temp.sims_seen()
-			FROM unnest(ARRAY[%s, %s]::bigint[]) WITH ORDINALITY AS x(u, o) ORDER BY o$q$, :acc_r, :acc_s),
-	'42501', 'permission denied: this plan was made for another acting user',
-	'stale plans: a SQL function''s plan made for one ACCOUNT user is refused to another account''s user');
+SELECT is(
+	(SELECT pg_catalog.array_agg(n ORDER BY o) FROM (
+		SELECT o, (cmp.set_actor(u) IS NULL) AS set, pg_temp.sims_seen() AS n
+		  FROM unnest(ARRAY[:cu_a, :cu_o]::bigint[]) WITH ORDINALITY AS x(u, o)) AS s),
+	ARRAY[:n_cu_a, :n_cu_o]::bigint[],
+	'stale plans: a SQL function''s plan made for one CUSTOMER user shows another its own SIMs');
+SELECT is(
+	(SELECT pg_catalog.array_agg(n ORDER BY o) FROM (
+		SELECT o, (cmp.set_actor(u) IS NULL) AS set, pg_temp.sims_seen() AS n
+		  FROM unnest(ARRAY[:acc_r, :acc_s]::bigint[]) WITH ORDINALITY AS x(u, o)) AS s),
+	ARRAY[:n_acc_r, :n_acc_s]::bigint[],
+	'stale plans: a SQL function''s plan made for one ACCOUNT user shows another account''s user its own SIMs');
 SELECT cmp.set_actor(:acc_r);
 DECLARE stale_cursor CURSOR FOR SELECT pg_catalog.count(*) FROM cmp.sim_card;
 SELECT cmp.set_actor(:cu_a);
-SELECT throws_ok('FETCH stale_cursor', '42501', 'permission denied: this plan was made for another acting user',
+SELECT throws_ok('FETCH stale_cursor', '42501', 'permission denied: this query was opened for another acting user',
 	'stale plans: a cursor declared for an ACCOUNT user is refused to a CUSTOMER user');
 CLOSE stale_cursor;
 SELECT cmp.set_actor(:acc_r);
 DECLARE stale_cursor CURSOR FOR SELECT pg_catalog.count(*) FROM cmp.sim_card;
 SELECT cmp.clear_actor();
-SELECT throws_ok('FETCH stale_cursor', '42501', 'permission denied: this plan was made for another acting user',
+SELECT throws_ok('FETCH stale_cursor', '42501', 'permission denied: this query was opened for another acting user',
 	'stale plans: a cursor declared for an ACCOUNT user is refused once the actor is cleared');
 CLOSE stale_cursor;
 SELECT cmp.set_actor(:cu_a);
@@ -681,7 +682,7 @@ ALTER TABLE stale_sink DROP COLUMN gone;
 GRANT SELECT, INSERT ON stale_sink TO PUBLIC;
 SET ROLE ro_vis_app;
 SELECT cmp.set_actor(:cu_a);
-SELECT lives_ok($q$DO $do$BEGIN IF cmp.actor_policy_kind() IS NULL THEN RAISE 'no kind'; END IF; END $do$$q$,
+SELECT lives_ok($q$DO $do$BEGIN IF cmp.actor_customer_ids() IS NULL THEN RAISE 'no customers'; END IF; END $do$$q$,
 	'stale plans: a PL/pgSQL expression reading a policy function runs');
 SELECT lives_ok($$INSERT INTO stale_sink (tag, n) SELECT 1, pg_catalog.count(*) FROM cmp.sim_card$$,
 	'stale plans: INSERT … SELECT into a table with a dropped column runs');
