@@ -49,7 +49,9 @@ SELECT * FROM cmp.whoami();
 SELECT count(*) FROM cmp.account;
 -- is_local (the default) ends with the transaction, so outside a
 -- transaction block it has no effect, and says so (25P01, as SET LOCAL)
+\set VERBOSITY sqlstate
 SELECT cmp.set_actor(1), cmp.actor_id();
+\set VERBOSITY default
 SELECT cmp.actor_id();
 -- ... at COMMIT
 BEGIN;

@@ -82,11 +82,13 @@ typedef struct KindEntry
 {
 	int64		user_id;
 	ActorKind	kind;
+	int			ncustomers;		/* visible customers when last resolved */
 } KindEntry;
 
 static HTAB *kind_by_user = NULL;
 static Oid	known_role = InvalidOid;
 static int	known_role_kind = ACTOR_KIND_UNKNOWN;	/* with no actor set */
+static int	known_role_ncustomers = -1;
 
 /* the last resolution, valid for its key */
 typedef struct Resolved
@@ -196,7 +198,7 @@ ParseActorId(const char *s, int64 *id)
 }
 
 static void
-RememberKind(int64 user_id, ActorKind kind)
+RememberKind(int64 user_id, ActorKind kind, int ncustomers)
 {
 	KindEntry  *e;
 
@@ -215,31 +217,46 @@ RememberKind(int64 user_id, ActorKind kind)
 	}
 	e = hash_search(kind_by_user, &user_id, HASH_ENTER, NULL);
 	e->kind = kind;
+	e->ncustomers = ncustomers;
 }
 
-/* The kind the current setting and session role name, if known. */
+/*
+ * The kind the current setting and session role name, if known, and the
+ * number of customers it had when last resolved (-1: not known).
+ */
 static int
-KindOfSetting(void)
+KindOfSetting(int *ncustomers)
 {
+	*ncustomers = -1;
 	if (actor_setting_id != 0)
 	{
 		KindEntry  *e = kind_by_user ?
 			hash_search(kind_by_user, &actor_setting_id, HASH_FIND, NULL) : NULL;
 
-		return e ? (int) e->kind : ACTOR_KIND_UNKNOWN;
+		if (e == NULL)
+			return ACTOR_KIND_UNKNOWN;
+		*ncustomers = e->ncustomers;
+		return (int) e->kind;
 	}
 	if (known_role == GetOuterUserId())
+	{
+		*ncustomers = known_role_ncustomers;
 		return known_role_kind;
+	}
 	return ACTOR_KIND_UNKNOWN;
 }
 
 static void
 Tell(void)
 {
+	int			kind,
+				ncustomers;
+
 	last.valid = false;
 	told_outer = GetOuterUserId();
+	kind = KindOfSetting(&ncustomers);
 	if (listener)
-		listener(KindOfSetting());
+		listener(kind, ncustomers);
 }
 
 void
@@ -330,6 +347,7 @@ ActorRelcacheCallback(Datum arg, Oid relid)
 	VersionForget();
 	known_role = InvalidOid;
 	known_role_kind = ACTOR_KIND_UNKNOWN;
+	known_role_ncustomers = -1;
 	if (actor_setting_id == 0)
 		Tell();
 }
@@ -547,11 +565,12 @@ Resolve(void)
 	}
 
 	if (a->user_id != 0)
-		RememberKind(a->user_id, a->kind);
+		RememberKind(a->user_id, a->kind, a->ncustomers);
 	if (actor_setting_id == 0)
 	{
 		known_role = outer;
 		known_role_kind = a->kind;
+		known_role_ncustomers = a->ncustomers;
 	}
 
 	last.setting_id = actor_setting_id;
@@ -735,12 +754,14 @@ LearnRoleKind(void)
 
 	if (known_role == outer)
 		return;
+	memset(&a, 0, sizeof(a));
 	if (superuser_arg(outer))
 		a.kind = ACTOR_SYSTEM;
 	else
 		ResolveFor(StatementSnapshot(), 0, outer, &a, CurrentMemoryContext);
 	known_role = outer;
 	known_role_kind = a.kind;
+	known_role_ncustomers = a.ncustomers;
 }
 
 Datum
@@ -778,7 +799,13 @@ set_actor(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("user %lld is locked", (long long) user_id),
 				 errhint("A locked user cannot act; unlock it with cmp.set_user_status().")));
-	RememberKind(user_id, KindFromText(level));
+	{
+		Actor		a;
+
+		/* its kind and number of customers tell fold.c whether plans must go */
+		ResolveFor(StatementSnapshot(), user_id, GetOuterUserId(), &a, CurrentMemoryContext);
+		RememberKind(user_id, KindFromText(level), a.ncustomers);
+	}
 	LearnRoleKind();
 	SPI_finish();
 

@@ -61,11 +61,12 @@ extern uint64 ActorToken(void);
 
 /*
  * Told whenever the acting user may have become another one: the kind of the
- * new one, if known without a catalog lookup, else ACTOR_KIND_UNKNOWN.
+ * new one, if known without a catalog lookup, else ACTOR_KIND_UNKNOWN, and
+ * how many customers it saw when last resolved (-1: not known).
  * Called from a setting's assign hook and from invalidation callbacks, so
  * the listener must not fail nor read the catalog.
  */
-typedef void (*ActorChangeListener) (int new_kind);
+typedef void (*ActorChangeListener) (int new_kind, int ncustomers);
 extern void ActorListen(ActorChangeListener listener);
 
 #endif							/* RESELLER_ONBOARDING_ACTOR_H */

@@ -215,12 +215,20 @@ ShapeKind(Shape shape)
  * replanning: every folded plan shows nobody nothing.)
  */
 static void
-ActorChanged(int kind)
+ActorChanged(int kind, int ncustomers)
 {
 	if (folded_kind < 0 || kind == ACTOR_NONE)
 		return;
 	if (kind == ACTOR_KIND_UNKNOWN || BaseKind(kind) != folded_kind)
 		InvalidateFolded();
+	else if (kind == ACTOR_CUSTOMER)
+	{
+		/* a customer user of the other shape: those plans go */
+		if (ncustomers != 1)
+			InvalidatePlansCalling(funcs.customer_id_hash);
+		if (ncustomers < 0 || ncustomers == 1)
+			InvalidatePlansCalling(funcs.customer_ids_hash);
+	}
 }
 
 /* The shape this planning folds: decided by its first policy. */
@@ -250,6 +258,10 @@ PlanningShape(void)
 		}
 		if (folded_kind >= 0 && folded_kind != ShapeKind(shape))
 			InvalidateFolded();
+		else if (shape == SHAPE_CUSTOMER)
+			InvalidatePlansCalling(funcs.customer_ids_hash);
+		else if (shape == SHAPE_CUSTOMERS)
+			InvalidatePlansCalling(funcs.customer_id_hash);
 		folded_kind = ShapeKind(shape);
 		planning->shape = shape;
 		planning->folded = true;
