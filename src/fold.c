@@ -50,6 +50,7 @@
 
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
 #include "executor/executor.h"
 #include "executor/nodeSubplan.h"
 #include "nodes/makefuncs.h"
@@ -520,7 +521,8 @@ ShapeFromName(const char *name)
 			return (Shape) i;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown plan shape \"%.40s\"", name),
+			 errmsg("unknown plan shape \"%.*s\"",
+					pg_mbcliplen(name, strlen(name), 40), name),
 			 errhint("The shapes are NONE, CSP, ACCOUNT, CUSTOMER and CUSTOMERS.")));
 	return SHAPE_NONE;			/* not reached */
 }
