@@ -487,6 +487,100 @@ say "set_customer_status throughput (pgbench -M prepared, 2 clients, ${tp_secs} 
 pair set_customer_status 2 "$tp_secs" bench_acct "$out/scripts/set_customer_status.extension.sql" \
 	"$out/scripts/set_customer_status.baseline.sql" prep_toggle prepared
 
+# ---------------------------------------------------------------------------
+# Portal requests as applications make them (SPEC §9): one transaction per
+# request on a pooled connection, a different CUSTOMER user each time.
+# Both sides make the same statements: BEGIN, the look-up of the request's
+# user (pgbench \gset), setting who acts, the grid page, COMMIT.  The
+# extension sets the actor with cmp.set_actor(u) as the connection role
+# bench_portal and reads the grid through row-level security; the baseline,
+# as superuser, sets the user id with set_config and writes the page with
+# customer_id = N.  Simple protocol (every statement planned) and prepared
+# protocol (what drivers do); then both again while one client of another
+# account keeps changing customer statuses.
+# ---------------------------------------------------------------------------
+
+psql_su >"$out/logs/portal.log" <<EOF
+DO \$\$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_portal') THEN
+		CREATE ROLE bench_portal LOGIN;
+	END IF;
+END \$\$;
+GRANT EXECUTE ON FUNCTION cmp.set_actor(bigint, boolean) TO bench_portal;
+GRANT USAGE ON SCHEMA bench TO bench_portal;
+DROP TABLE IF EXISTS bench.portal;
+-- up to 2,000 ACTIVE customer users of one ACTIVE customer each, outside
+-- the account the writer changes
+CREATE TABLE bench.portal AS
+SELECT row_number() OVER (ORDER BY u.user_id) AS i, u.user_id, min(uc.customer_id) AS customer_id
+  FROM cmp.app_user u
+  JOIN cmp.user_customer uc USING (user_id)
+  JOIN cmp.customer c ON c.customer_id = uc.customer_id AND c.status = 'ACTIVE'
+ WHERE u.context_level = 'CUSTOMER' AND u.status = 'ACTIVE' AND u.account_id <> $c_acct_account_id
+ GROUP BY u.user_id
+HAVING count(*) = 1
+ ORDER BY u.user_id
+ LIMIT 2000;
+ALTER TABLE bench.portal ADD PRIMARY KEY (i);
+GRANT SELECT ON bench.portal TO bench_portal;
+ANALYZE bench.portal;
+EOF
+n_portal=$(psql_su -At -c 'SELECT count(*) FROM bench.portal')
+meta portal_users "$n_portal"
+cat >"$out/scripts/portal.extension.sql" <<EOF
+\set i random(1, $n_portal)
+BEGIN;
+SELECT user_id AS u, customer_id AS c FROM bench.portal WHERE i = :i \gset
+SELECT cmp.set_actor(:u);
+SELECT * FROM cmp.sim_grid ORDER BY iccid LIMIT 50;
+COMMIT;
+EOF
+cat >"$out/scripts/portal.baseline.sql" <<EOF
+\set i random(1, $n_portal)
+BEGIN;
+SELECT user_id AS u, customer_id AS c FROM bench.portal WHERE i = :i \gset
+SELECT set_config('app.user_id', :u::text, true);
+SELECT * FROM cmp.sim_grid WHERE customer_id = :c ORDER BY iccid LIMIT 50;
+COMMIT;
+EOF
+# the writer: customer statuses in bench_acct's account, one client
+cat >"$out/scripts/portal.writer.sql" <<EOF
+\\set k :k + 1
+$toggle
+SELECT cmp.set_customer_status(customer_id => :cid,
+	status => (ARRAY['SUSPENDED', 'ACTIVE'])[:par + 1], reason => 'benchmark');
+EOF
+writer_pid=
+start_writer() {
+	prep_toggle >/dev/null
+	pgbench -n -U bench_acct -f "$out/scripts/portal.writer.sql" -c 1 -j 1 -T 100000 \
+		-D k=0 -D run=9 -D n=0 "$db" >"$out/logs/portal.writer.log" 2>&1 &
+	writer_pid=$!
+	sleep 1
+}
+stop_writer() {
+	if [[ -n $writer_pid ]]; then
+		kill -INT "$writer_pid" 2>/dev/null
+		wait "$writer_pid" 2>/dev/null
+	fi
+	writer_pid=
+}
+for proto in simple prepared; do
+	line "portal_$proto" "portal request, a CUSTOMER user per transaction ($proto protocol, 2 clients)" tps ">=" 0.8
+	say "portal requests, $proto protocol (pgbench, 2 clients, ${tp_secs} s per run, $n_portal users)"
+	pair "portal_$proto" 2 "$tp_secs" bench_portal "$out/scripts/portal.extension.sql" \
+		"$out/scripts/portal.baseline.sql" "" "$proto"
+done
+for proto in simple prepared; do
+	line "portal_writer_$proto" "portal request under a status writer in another account ($proto protocol, 2 clients)" tps ">=" 0.8
+	say "portal requests under a writer, $proto protocol (pgbench, 2 clients + 1 writer, ${tp_secs} s per run)"
+	start_writer
+	pair "portal_writer_$proto" 2 "$tp_secs" bench_portal "$out/scripts/portal.extension.sql" \
+		"$out/scripts/portal.baseline.sql" "" "$proto"
+	stop_writer
+done
+
 # the nested plans of one call of each, for the reader (untimed, rolled back)
 say "create_customer / set_customer_status plans (auto_explain, untimed)"
 prep_toggle
