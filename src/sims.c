@@ -242,14 +242,22 @@ static KeptPlan share_customer = {
 
 /*
  * Without reassign only unassigned SIMs move, so the previous customer of
- * every moved SIM is NULL: one statement, no read pass before it.
+ * every moved SIM is NULL.  The SIMs are locked first, in ICCID order (as
+ * in every bulk statement here), so that two calls over the same SIMs in
+ * different orders wait for each other instead of deadlocking; a SIM that
+ * a concurrent call assigned meanwhile fails the recheck of customer_id IS
+ * NULL and is not moved.
  */
 static KeptPlan assign_free = {
-	"WITH moved AS ("
-	"   UPDATE cmp.sim_card s SET customer_id = $2, assigned_at = pg_catalog.now()"
-	"     FROM pg_catalog.unnest($1) AS i(iccid)"
-	"    WHERE s.iccid OPERATOR(pg_catalog.=) i.iccid"
+	"WITH free AS ("
+	"   SELECT s.iccid FROM cmp.sim_card s"
+	"    WHERE s.iccid OPERATOR(pg_catalog.=) ANY ($1)"
 	"      AND s.account_id OPERATOR(pg_catalog.=) $3 AND s.customer_id IS NULL"
+	"    ORDER BY s.iccid FOR UPDATE),"
+	" moved AS ("
+	"   UPDATE cmp.sim_card s SET customer_id = $2, assigned_at = pg_catalog.now()"
+	"     FROM free f"
+	"    WHERE s.iccid OPERATOR(pg_catalog.=) f.iccid"
 	"   RETURNING s.iccid)"
 	" INSERT INTO cmp.sim_assignment_history (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
 	" SELECT m.iccid, $3, NULL, $2, $4 FROM moved m",
@@ -265,7 +273,7 @@ static KeptPlan assign_any = {
 	"WITH old AS ("
 	"   SELECT s.iccid, s.customer_id FROM cmp.sim_card s"
 	"    WHERE s.iccid OPERATOR(pg_catalog.=) ANY ($1)"
-	"      AND s.account_id OPERATOR(pg_catalog.=) $3 FOR UPDATE),"
+	"      AND s.account_id OPERATOR(pg_catalog.=) $3 ORDER BY s.iccid FOR UPDATE),"
 	" moved AS ("
 	"   UPDATE cmp.sim_card s SET customer_id = $2, assigned_at = pg_catalog.now()"
 	"     FROM old o"
@@ -282,7 +290,7 @@ static KeptPlan unassign = {
 	"   SELECT s.iccid, s.account_id, s.customer_id FROM cmp.sim_card s"
 	"    WHERE s.iccid OPERATOR(pg_catalog.=) ANY ($1)"
 	"      AND ($2 IS NULL OR s.account_id OPERATOR(pg_catalog.=) $2)"
-	"      AND s.customer_id IS NOT NULL FOR UPDATE),"
+	"      AND s.customer_id IS NOT NULL ORDER BY s.iccid FOR UPDATE),"
 	" moved AS ("
 	"   UPDATE cmp.sim_card s SET customer_id = NULL, assigned_at = NULL"
 	"     FROM old o"
