@@ -8,6 +8,13 @@
 
 \echo Use "ALTER EXTENSION reseller_onboarding UPDATE TO '1.1'" to load this file. \quit
 
+-- A fresh install of 1.1 runs 1.0 and then this script: refuse to have
+-- adopted a schema cmp that existed before CREATE EXTENSION (SPEC §1).
+CREATE FUNCTION cmp.install_guard() RETURNS void
+	AS 'MODULE_PATHNAME', 'install_guard' LANGUAGE C;
+SELECT cmp.install_guard();
+DROP FUNCTION cmp.install_guard();
+
 -- app_user's policy read the actor from IMMUTABLE functions folded by the
 -- planner; it is now two calls with a planner support function, like the
 -- others.
@@ -82,9 +89,6 @@ DROP TRIGGER app_user_actor_cache ON cmp.app_user;
 CREATE TRIGGER app_user_mapping_added AFTER INSERT ON cmp.app_user
 	FOR EACH ROW WHEN (NEW.db_role IS NOT NULL)
 	EXECUTE FUNCTION cmp.actor_cache_invalidate();
-CREATE TRIGGER app_user_mapping_changed AFTER UPDATE OF db_role ON cmp.app_user
-	FOR EACH ROW WHEN (OLD.db_role IS DISTINCT FROM NEW.db_role)
-	EXECUTE FUNCTION cmp.actor_cache_invalidate();
 CREATE TRIGGER app_user_mapping_removed AFTER DELETE ON cmp.app_user
 	FOR EACH ROW WHEN (OLD.db_role IS NOT NULL)
 	EXECUTE FUNCTION cmp.actor_cache_invalidate();
@@ -98,3 +102,22 @@ CREATE FUNCTION cmp.version() RETURNS text
 	AS 'MODULE_PATHNAME', 'cmp_version'
 	LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION cmp.version() IS 'the version of the loaded reseller_onboarding library';
+
+-- A db_role mapping belongs to the role that existed when it was made
+-- (SPEC §4): it records the role's OID, and a role dropped and created
+-- again under the same name maps to nobody. Mappings made before 1.1 are
+-- bound to the role of that name at the time of the update (0, which no
+-- role has, if there is none).
+ALTER TABLE cmp.app_user ADD COLUMN db_role_oid oid;
+UPDATE cmp.app_user u
+   SET db_role_oid = coalesce((SELECT r.oid FROM pg_catalog.pg_roles r
+                                WHERE r.rolname OPERATOR(pg_catalog.=) u.db_role), 0)
+ WHERE u.db_role IS NOT NULL;
+ALTER TABLE cmp.app_user ADD CONSTRAINT app_user_db_role_oid
+	CHECK ((db_role IS NULL) = (db_role_oid IS NULL));
+COMMENT ON COLUMN cmp.app_user.db_role_oid IS
+	'the OID of the role db_role named when the mapping was made; another role of that name maps nobody';
+CREATE TRIGGER app_user_mapping_changed AFTER UPDATE OF db_role, db_role_oid ON cmp.app_user
+	FOR EACH ROW WHEN (OLD.db_role IS DISTINCT FROM NEW.db_role
+	                   OR OLD.db_role_oid IS DISTINCT FROM NEW.db_role_oid)
+	EXECUTE FUNCTION cmp.actor_cache_invalidate();

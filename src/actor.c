@@ -124,8 +124,9 @@ static KeptPlan user_by_id = {
 static KeptPlan user_by_role = {
 	"SELECT u.user_id, u.context_level::text, u.account_id, u.is_admin,"
 	"       u.status::text OPERATOR(pg_catalog.=) 'ACTIVE'"
-	"  FROM cmp.app_user u WHERE u.db_role OPERATOR(pg_catalog.=) $1",
-	1, {NAMEOID}
+	"  FROM cmp.app_user u WHERE u.db_role OPERATOR(pg_catalog.=) $1"
+	"   AND u.db_role_oid OPERATOR(pg_catalog.=) $2",
+	2, {NAMEOID, OIDOID}
 };
 static KeptPlan visible_customers = {
 	"SELECT uc.customer_id FROM cmp.user_customer uc"
@@ -455,9 +456,13 @@ ResolveFor(Snapshot snap, int64 setting_id, Oid outer, Actor *a, MemoryContext c
 
 		if (rolename != NULL)
 		{
+			Datum		args[2];
+
+			/* by name and identity: a role created anew under the name maps nobody */
 			namestrcpy(&role, rolename);
-			arg = NameGetDatum(&role);
-			n = LookupAsOwner(&user_by_role, &arg, snap);
+			args[0] = NameGetDatum(&role);
+			args[1] = ObjectIdGetDatum(outer);
+			n = LookupAsOwner(&user_by_role, args, snap);
 		}
 	}
 	if (n == 1)

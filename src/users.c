@@ -23,15 +23,23 @@ static KeptPlan login_taken = {
 	1, {TEXTOID}
 };
 static KeptPlan role_taken = {
-	"SELECT user_id FROM cmp.app_user WHERE db_role OPERATOR(pg_catalog.=) $1",
-	1, {NAMEOID}
+	"SELECT user_id FROM cmp.app_user WHERE db_role OPERATOR(pg_catalog.=) $1"
+	"   AND db_role_oid OPERATOR(pg_catalog.=) $2",
+	2, {NAMEOID, OIDOID}
+};
+/* a mapping left by a dropped role of the same name maps nobody; it goes */
+static KeptPlan release_stale_role = {
+	"UPDATE cmp.app_user SET db_role = NULL, db_role_oid = NULL"
+	" WHERE db_role OPERATOR(pg_catalog.=) $1"
+	"   AND db_role_oid OPERATOR(pg_catalog.<>) $2",
+	2, {NAMEOID, OIDOID}
 };
 static KeptPlan insert_user = {
 	"INSERT INTO cmp.app_user AS u (login, email, full_name, is_admin, db_role,"
-	"   context_level, domain, account_id, created_by)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+	"   context_level, domain, account_id, created_by, db_role_oid)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 	" RETURNING u.user_id, pg_catalog.to_jsonb(u.*)",
-	9, {TEXTOID, TEXTOID, TEXTOID, BOOLOID, NAMEOID, TEXTOID, TEXTOID, INT8OID, INT8OID}
+	10, {TEXTOID, TEXTOID, TEXTOID, BOOLOID, NAMEOID, TEXTOID, TEXTOID, INT8OID, INT8OID, OIDOID}
 };
 
 /* Checks shared by every way of creating a user; the caller is connected to SPI. */
@@ -39,6 +47,7 @@ void
 UserCheckNew(const char *login, const char *email, const char *db_role)
 {
 	Datum		arg;
+	Datum		args[2];
 	NameData	role;
 
 	if (strpbrk(login, " \t\r\n") != NULL)
@@ -60,7 +69,7 @@ UserCheckNew(const char *login, const char *email, const char *db_role)
 	if (db_role != NULL)
 	{
 		const Actor mine = ActorGet();
-	const Actor *actor = &mine;
+		const Actor *actor = &mine;
 		Oid			roleid = get_role_oid(db_role, true);
 
 		/* who logs in as whom is the DBA's decision, not a tenant's */
@@ -80,8 +89,10 @@ UserCheckNew(const char *login, const char *email, const char *db_role)
 					 errmsg("role \"%s\" is a superuser", db_role),
 					 errdetail("A superuser with no actor set is the system actor; a mapping would never apply.")));
 		namestrcpy(&role, db_role);
-		arg = NameGetDatum(&role);
-		KeptPlanExec(&role_taken, &arg, NULL, false, 1);
+		args[0] = NameGetDatum(&role);
+		args[1] = ObjectIdGetDatum(roleid);
+		KeptPlanExec(&release_stale_role, args, NULL, false, 0);
+		KeptPlanExec(&role_taken, args, NULL, false, 1);
 		if (SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
@@ -101,8 +112,8 @@ UserInsert(const char *operation, const char *login, const char *email,
 {
 	const Actor mine = ActorGet();
 	const Actor *actor = &mine;
-	Datum		values[9];
-	char		nulls[9];
+	Datum		values[10];
+	char		nulls[10];
 	NameData	role;
 	int64		user_id;
 	char		idbuf[32];
@@ -118,9 +129,14 @@ UserInsert(const char *operation, const char *login, const char *email,
 	{
 		namestrcpy(&role, db_role);
 		values[4] = NameGetDatum(&role);
+		/* the mapping belongs to the role that exists now (SPEC §4) */
+		values[9] = ObjectIdGetDatum(get_role_oid(db_role, false));
 	}
 	else
+	{
 		nulls[4] = 'n';
+		nulls[9] = 'n';
+	}
 	values[5] = CStringGetTextDatum(context_level);
 	values[6] = CStringGetTextDatum(strcmp(context_level, "CSP") == 0 ? "CSP" : "ENTERPRISE");
 	values[7] = Int64GetDatum(account_id);

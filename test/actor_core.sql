@@ -12,7 +12,7 @@
 -- are installed, connected as a superuser.
 
 BEGIN;
-SELECT plan(27);
+SELECT plan(34);
 
 CREATE ROLE ro_core_app NOLOGIN;
 CREATE ROLE ro_core_nobody NOLOGIN;
@@ -182,6 +182,29 @@ SELECT throws_ok($$SET cmp.allow_session_actor = on$$, '42501', NULL,
 SELECT cmp.clear_actor();
 RESET ROLE;
 RESET cmp.allow_session_actor;
+
+-- ---- a db_role mapping belongs to the role that existed when it was made ---
+CREATE ROLE ro_core_tmp_analyst NOLOGIN;
+SELECT cmp.create_user(login => 'core_analyst', email => 'core.analyst@example.com',
+	context_level => 'ACCOUNT', account_id => :acct, db_role => 'ro_core_tmp_analyst') AS analyst \gset
+SET ROLE ro_core_tmp_analyst;
+SELECT is(cmp.actor_id(), :analyst::bigint, 'mapping: the mapped role acts as its user');
+SELECT is((SELECT count(*) FROM cmp.sim_card), 30::bigint, 'mapping: and reads its account''s SIMs');
+RESET ROLE;
+DROP ROLE ro_core_tmp_analyst;
+CREATE ROLE ro_core_tmp_analyst NOLOGIN;
+SET ROLE ro_core_tmp_analyst;
+SELECT is(cmp.actor_id(), NULL::bigint, 'mapping: a role dropped and created again under the name is nobody');
+SELECT is((SELECT count(*) FROM cmp.sim_card), 0::bigint, 'mapping: and reads nothing');
+RESET ROLE;
+SELECT lives_ok($$SELECT cmp.create_user(login => 'core_analyst2', email => 'core.analyst2@example.com',
+	context_level => 'ACCOUNT', account_id => $$ || :acct || $$, db_role => 'ro_core_tmp_analyst')$$,
+	'mapping: a CSP user (here the system actor) may map the new role again');
+SET ROLE ro_core_tmp_analyst;
+SELECT is((SELECT login FROM cmp.whoami()), 'core_analyst2', 'mapping: the new role acts as the user it was mapped to');
+RESET ROLE;
+SELECT is((SELECT db_role FROM cmp.app_user WHERE user_id = :analyst), NULL::name,
+	'mapping: the old user''s stale mapping is gone');
 
 SELECT * FROM finish();
 ROLLBACK;
