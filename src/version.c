@@ -26,7 +26,11 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-#define LIBRARY_VERSION "1.1"
+/* from the control file, by the Makefile */
+#ifndef RO_VERSION
+#error "RO_VERSION must be defined (the Makefile passes the control file's default_version)"
+#endif
+#define LIBRARY_VERSION RO_VERSION
 
 PG_FUNCTION_INFO_V1(cmp_version);
 PG_FUNCTION_INFO_V1(install_guard);
