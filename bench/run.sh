@@ -561,8 +561,8 @@ start_writer() {
 }
 stop_writer() {
 	if [[ -n $writer_pid ]]; then
-		kill -INT "$writer_pid" 2>/dev/null
-		wait "$writer_pid" 2>/dev/null
+		kill -TERM "$writer_pid" 2>/dev/null
+		wait "$writer_pid" 2>/dev/null || true
 	fi
 	writer_pid=
 }
