@@ -31,6 +31,9 @@ needs=(
 	"libtap-parser-sourcehandler-pgtap-perl:/usr/bin/pg_prove"
 	"pgbouncer:/usr/sbin/pgbouncer"
 )
+# the Node.js example (examples/node): any node and npm will do
+command -v node >/dev/null || needs+=("nodejs:/nonexistent/node")
+command -v npm >/dev/null || needs+=("npm:/nonexistent/npm")
 
 missing=()
 for need in "${needs[@]}"; do
