@@ -31,9 +31,7 @@ needs=(
 	"libtap-parser-sourcehandler-pgtap-perl:/usr/bin/pg_prove"
 	"pgbouncer:/usr/sbin/pgbouncer"
 )
-# the Node.js example (examples/node): any node and npm will do
-command -v node >/dev/null || needs+=("nodejs:/nonexistent/node")
-command -v npm >/dev/null || needs+=("npm:/nonexistent/npm")
+
 
 missing=()
 for need in "${needs[@]}"; do
@@ -43,6 +41,9 @@ done
 if ! command -v gcc >/dev/null || ! command -v make >/dev/null; then
 	missing+=(build-essential)
 fi
+# the Node.js example (examples/node): any node and npm will do
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 
 if ((${#missing[@]})); then
 	if [[ $(id -u) -ne 0 ]]; then
