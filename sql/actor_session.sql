@@ -147,8 +147,8 @@ SELECT count(*) FROM cmp.account;
 -- The statement that loads the library is planned before the extension's
 -- planner hook is installed: its policies fold nothing and check each row
 -- against the actor (cmp.actor_sees).  Later statements fold the kind of
--- actor into the plan, read its account once per execution (an InitPlan)
--- and have one check on top (cmp.actor_plan_check).
+-- actor into the plan and read its account once per execution (an
+-- InitPlan).
 --
 \c - regress_ro_mapped
 SET enable_indexscan = off;

@@ -4,6 +4,8 @@
 -- (src/fold.c): the policies fold the acting user's kind at plan time and
 -- read its account or customers once per execution, from one-time
 -- sub-selects on the functions below, for the execution's own snapshot.
+-- The value functions are called by every query of the policies, so
+-- EXECUTE on them must stay granted to PUBLIC.
 -- No function that depends on the actor is IMMUTABLE any more.
 
 \echo Use "ALTER EXTENSION reseller_onboarding UPDATE TO '1.1'" to load this file. \quit
@@ -66,16 +68,6 @@ COMMENT ON FUNCTION cmp.actor_customer_ids() IS
 COMMENT ON FUNCTION cmp.actor_user_ids() IS
 	'internal: the users assigned to the customers an active CUSTOMER user sees';
 
--- The one-time check on top of every folded plan: refuses (42501) a plan
--- opened for one acting user and first read by another, or folded for
--- another kind of actor.
--- Every query runs it, so EXECUTE must stay granted to PUBLIC.
-CREATE FUNCTION cmp.actor_plan_check(shape text, opened bigint) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'actor_plan_check'
-	LANGUAGE C STABLE PARALLEL RESTRICTED;
-COMMENT ON FUNCTION cmp.actor_plan_check(text, bigint) IS
-	'internal: the one-time check on top of every plan that folded a policy';
-
 CREATE POLICY app_user_visible ON cmp.app_user FOR SELECT
 	USING (cmp.actor_sees(account_id, NULL) OR cmp.actor_sees_user(user_id));
 
@@ -115,6 +107,27 @@ UPDATE cmp.app_user u
  WHERE u.db_role IS NOT NULL;
 ALTER TABLE cmp.app_user ADD CONSTRAINT app_user_db_role_oid
 	CHECK ((db_role IS NULL) = (db_role_oid IS NULL));
+-- A mapping written by hand (a superuser's UPDATE of db_role) is bound to
+-- the role of that name too; an OID given explicitly (a restore) is kept.
+CREATE FUNCTION cmp.app_user_bind_role() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+	IF NEW.db_role IS NULL THEN
+		NEW.db_role_oid := NULL;
+	ELSIF (TG_OP = 'INSERT' AND NEW.db_role_oid IS NULL)
+	   OR (TG_OP = 'UPDATE' AND NEW.db_role IS DISTINCT FROM OLD.db_role
+	       AND NEW.db_role_oid IS NOT DISTINCT FROM OLD.db_role_oid) THEN
+		NEW.db_role_oid := coalesce((SELECT r.oid FROM pg_catalog.pg_roles r
+		                              WHERE r.rolname OPERATOR(pg_catalog.=) NEW.db_role), 0);
+	END IF;
+	RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION cmp.app_user_bind_role() IS
+	'internal: binds a db_role mapping to the OID of the role of that name';
+REVOKE EXECUTE ON FUNCTION cmp.app_user_bind_role() FROM PUBLIC;
+CREATE TRIGGER app_user_bind_role BEFORE INSERT OR UPDATE OF db_role, db_role_oid ON cmp.app_user
+	FOR EACH ROW EXECUTE FUNCTION cmp.app_user_bind_role();
 COMMENT ON COLUMN cmp.app_user.db_role_oid IS
 	'the OID of the role db_role named when the mapping was made; another role of that name maps nobody';
 CREATE TRIGGER app_user_mapping_changed AFTER UPDATE OF db_role, db_role_oid ON cmp.app_user

@@ -26,31 +26,29 @@
  * A plan therefore depends only on the kind of its actor (and for customer
  * users on whether they have one customer), which changes only when the
  * session's actor does.  Plans are kept across changes of actor of the same
- * kind; a change of kind marks the plans folded for the old one invalid
- * (they hold a plan invalidation item for the check function below), and a
- * customer user whose number of customers moved across one marks the plans
- * of the other shape invalid.  Nothing else ever replans.
+ * kind; a change of kind marks the plans folded for the old one invalid,
+ * in this backend only (each plan carries a plan invalidation item for the
+ * value function of its shape: its mark), and a customer user whose number
+ * of customers moved across one marks the plans of the other shape
+ * invalid.  Nothing else ever replans.
  *
- * On top of every folded plan that reads a table the hook puts a Result
- * node with the one-time filter cmp.actor_plan_check(shape, $n), $n being
- * the actor token set when the execution starts.  It runs once, when the
- * plan first produces a row, and
- *  - refuses (42501) a plan opened by one actor and first read by another
- *    (a cursor declared before cmp.set_actor), or a plan folded for another
- *    kind of actor than the one acting (the acting user changed inside one
- *    statement: a SQL function that calls cmp.set_actor and then reads).
- * The one-time values are computed when the execution starts, so a cursor
- * that has started reading goes on with the values of the actor that
- * opened it.
+ * The executor hooks, for a plan that carries a mark:
+ *  - refuse (42501) to start a plan folded for another kind of actor than
+ *    the one acting (the acting user changed inside one statement: a SQL
+ *    function plans all its statements before it runs them);
+ *  - compute the plan's one-time values when the execution starts, for its
+ *    snapshot, so that a cursor that has started reading goes on with the
+ *    values of the actor that opened it;
+ *  - refuse (42501) the first read of a plan opened by another acting user
+ *    (a cursor declared before cmp.set_actor).
  *
  * A planning that does not go through the hook (the statement that loads
  * the library) folds nothing: the calls then check every row.
  */
 #include "reseller_onboarding.h"
 
-#include "catalog/pg_collation.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "mb/pg_wchar.h"
 #include "executor/executor.h"
 #include "executor/nodeSubplan.h"
 #include "nodes/makefuncs.h"
@@ -63,6 +61,8 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -74,7 +74,6 @@ PG_FUNCTION_INFO_V1(actor_customer_id);
 PG_FUNCTION_INFO_V1(actor_customer_ids);
 PG_FUNCTION_INFO_V1(actor_is_csp);
 PG_FUNCTION_INFO_V1(actor_user_ids);
-PG_FUNCTION_INFO_V1(actor_plan_check);
 
 typedef enum Shape
 {
@@ -85,7 +84,6 @@ typedef enum Shape
 	SHAPE_CUSTOMERS				/* any other number */
 } Shape;
 
-static const char *const shape_names[] = {"NONE", "CSP", "ACCOUNT", "CUSTOMER", "CUSTOMERS"};
 
 /* one planning in progress through the hook; nested plannings stack */
 typedef struct Planning
@@ -98,21 +96,23 @@ typedef struct Planning
 static Planning *planning = NULL;
 static planner_hook_type prev_planner_hook = NULL;
 static ExecutorStart_hook_type prev_executor_start = NULL;
+static ExecutorRun_hook_type prev_executor_run = NULL;
 static set_rel_pathlist_hook_type prev_rel_pathlist = NULL;
 
 /* The functions the folded plans call, and their plan invalidation hashes. */
 typedef struct Funcs
 {
 	bool		valid;
-	Oid			check;			/* cmp.actor_plan_check(text, bigint) */
+	Oid			nsp;			/* schema cmp */
 	Oid			account_id;
 	Oid			customer_id;
 	Oid			customer_ids;
 	Oid			user_ids;
 	Oid			is_csp;
-	uint32		check_hash;
+	uint32		account_id_hash;
 	uint32		customer_id_hash;
 	uint32		customer_ids_hash;
+	uint32		is_csp_hash;
 } Funcs;
 
 static Funcs funcs;
@@ -142,15 +142,14 @@ GetFuncs(void)
 {
 	if (!funcs.valid)
 	{
-		Oid			check_args[2] = {TEXTOID, INT8OID};
-
-		funcs.check = FuncOid("actor_plan_check", 2, check_args);
+		funcs.nsp = get_namespace_oid("cmp", false);
 		funcs.account_id = FuncOid("actor_account_id", 0, NULL);
 		funcs.customer_id = FuncOid("actor_customer_id", 0, NULL);
 		funcs.customer_ids = FuncOid("actor_customer_ids", 0, NULL);
 		funcs.user_ids = FuncOid("actor_user_ids", 0, NULL);
 		funcs.is_csp = FuncOid("actor_is_csp", 0, NULL);
-		funcs.check_hash = ProcHash(funcs.check);
+		funcs.account_id_hash = ProcHash(funcs.account_id);
+		funcs.is_csp_hash = ProcHash(funcs.is_csp);
 		funcs.customer_id_hash = ProcHash(funcs.customer_id);
 		funcs.customer_ids_hash = ProcHash(funcs.customer_ids);
 		funcs.valid = true;
@@ -180,10 +179,14 @@ InvalidatePlansCalling(uint32 hash)
 	invalidating = false;
 }
 
+/* Every folded plan carries at least one of the four marks. */
 static void
 InvalidateFolded(void)
 {
-	InvalidatePlansCalling(funcs.check_hash);
+	InvalidatePlansCalling(funcs.is_csp_hash);
+	InvalidatePlansCalling(funcs.account_id_hash);
+	InvalidatePlansCalling(funcs.customer_id_hash);
+	InvalidatePlansCalling(funcs.customer_ids_hash);
 	folded_kind = -1;
 }
 
@@ -511,150 +514,7 @@ actor_user_ids(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(Int8Array(ids, n));
 }
 
-static Shape
-ShapeFromName(const char *name)
-{
-	int			i;
-
-	for (i = 0; i < lengthof(shape_names); i++)
-		if (strcmp(name, shape_names[i]) == 0)
-			return (Shape) i;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown plan shape \"%.*s\"",
-					pg_mbcliplen(name, strlen(name), 40), name),
-			 errhint("The shapes are NONE, CSP, ACCOUNT, CUSTOMER and CUSTOMERS.")));
-	return SHAPE_NONE;			/* not reached */
-}
-
-/*
- * cmp.actor_plan_check(shape, opened): the one-time filter on top of a
- * folded plan (see the head of this file).
- */
-Datum
-actor_plan_check(PG_FUNCTION_ARGS)
-{
-	Shape		shape;
-	Actor		a;
-
-	if (PG_ARGISNULL(0))
-		PG_RETURN_BOOL(false);
-	shape = ShapeFromName(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-
-	if (!PG_ARGISNULL(1) && PG_GETARG_INT64(1) != (int64) ActorToken())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied: this query was opened for another acting user"),
-				 errdetail("The acting user changed after the cursor or portal was opened and before it was first read."),
-				 errhint("Open the cursor after cmp.set_actor(), as the user who reads it.")));
-
-	a = ActorGet();
-	if (a.kind != ACTOR_NONE && BaseKind(a.kind) != ShapeKind(shape))
-	{
-		InvalidateFolded();
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied: this plan was made for another kind of acting user"),
-				 errdetail("The plan shows what a %s user sees; a %s user is acting.",
-						   ActorKindName(ShapeKind(shape)), ActorKindName(BaseKind(a.kind))),
-				 errhint("The acting user changed inside one statement (a SQL function that calls "
-						 "cmp.set_actor() and then reads): call cmp.set_actor() in a statement of its own.")));
-	}
-	PG_RETURN_BOOL(true);
-}
-
-/* ---- the planner hook: one shape per planning, and the check on top ---- */
-
-/* The highest plan_node_id in a plan tree, so the gate gets a new one. */
-static int
-MaxNodeId(Plan *plan)
-{
-	int			max;
-	List	   *children = NIL;
-	ListCell   *lc;
-
-	if (plan == NULL)
-		return -1;
-	max = plan->plan_node_id;
-	max = Max(max, MaxNodeId(plan->lefttree));
-	max = Max(max, MaxNodeId(plan->righttree));
-	switch (nodeTag(plan))
-	{
-		case T_Append:
-			children = ((Append *) plan)->appendplans;
-			break;
-		case T_MergeAppend:
-			children = ((MergeAppend *) plan)->mergeplans;
-			break;
-		case T_BitmapAnd:
-			children = ((BitmapAnd *) plan)->bitmapplans;
-			break;
-		case T_BitmapOr:
-			children = ((BitmapOr *) plan)->bitmapplans;
-			break;
-		case T_CustomScan:
-			children = ((CustomScan *) plan)->custom_plans;
-			break;
-		case T_SubqueryScan:
-			max = Max(max, MaxNodeId(((SubqueryScan *) plan)->subplan));
-			break;
-		default:
-			break;
-	}
-	foreach(lc, children)
-		max = Max(max, MaxNodeId((Plan *) lfirst(lc)));
-	return max;
-}
-
-/*
- * A Result node that passes every row of child through once gate is true:
- * the gating node the planner itself makes for a WHERE clause that reads no
- * column, in its finished form (columns as OUTER_VAR references).
- */
-static Plan *
-Gate(Plan *child, Expr *gate, int node_id)
-{
-	Result	   *r = makeNode(Result);
-	List	   *tlist = NIL;
-	ListCell   *lc;
-
-	foreach(lc, child->targetlist)
-	{
-		TargetEntry *te = (TargetEntry *) lfirst(lc);
-		Expr	   *e;
-		TargetEntry *nte;
-
-		/*
-		 * Constants stay constants, as setrefs.c leaves them: an INSERT
-		 * checks that a dropped column gets a NULL Const.
-		 */
-		if (IsA(te->expr, Const))
-			e = (Expr *) copyObject(te->expr);
-		else
-			e = (Expr *) makeVar(OUTER_VAR, te->resno, exprType((Node *) te->expr),
-								 exprTypmod((Node *) te->expr),
-								 exprCollation((Node *) te->expr), 0);
-		nte = makeTargetEntry(e, te->resno, te->resname, te->resjunk);
-
-		nte->ressortgroupref = te->ressortgroupref;
-		nte->resorigtbl = te->resorigtbl;
-		nte->resorigcol = te->resorigcol;
-		tlist = lappend(tlist, nte);
-	}
-	r->plan.targetlist = tlist;
-	r->plan.startup_cost = child->startup_cost;
-	r->plan.total_cost = child->total_cost;
-	r->plan.plan_rows = child->plan_rows;
-	r->plan.plan_width = child->plan_width;
-	r->plan.parallel_aware = false;
-	r->plan.parallel_safe = false;
-	r->plan.plan_node_id = node_id;
-	r->plan.lefttree = child;
-	r->plan.extParam = bms_copy(child->extParam);
-	r->plan.allParam = bms_copy(child->allParam);
-	r->resconstantqual = (Node *) list_make1(gate);
-	return (Plan *) r;
-}
+/* ---- the planner hook: one shape per planning, marked in the plan ---- */
 
 static void
 AddInvalItem(PlannedStmt *stmt, uint32 hash)
@@ -664,49 +524,6 @@ AddInvalItem(PlannedStmt *stmt, uint32 hash)
 	item->cacheId = PROCOID;
 	item->hashValue = hash;
 	stmt->invalItems = lappend(stmt->invalItems, item);
-}
-
-static void
-AddGate(PlannedStmt *stmt, Shape shape)
-{
-	const Funcs *f = GetFuncs();
-	Param	   *opened = makeNode(Param);
-	Expr	   *gate;
-	int			next_id = MaxNodeId(stmt->planTree);
-	ListCell   *lc;
-
-	/* a Param of the plan's own, set by the executor hook below */
-	stmt->paramExecTypes = lappend_oid(stmt->paramExecTypes, INT8OID);
-	opened->paramkind = PARAM_EXEC;
-	opened->paramid = list_length(stmt->paramExecTypes) - 1;
-	opened->paramtype = INT8OID;
-	opened->paramtypmod = -1;
-	opened->paramcollid = InvalidOid;
-	opened->location = -1;
-	gate = (Expr *) makeFuncExpr(f->check, BOOLOID,
-								 list_make2(makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
-													  CStringGetTextDatum(shape_names[shape]),
-													  false, false),
-											opened),
-								 InvalidOid, DEFAULT_COLLATION_OID, COERCE_EXPLICIT_CALL);
-
-	foreach(lc, stmt->subplans)
-		next_id = Max(next_id, MaxNodeId((Plan *) lfirst(lc)));
-	next_id++;
-
-	if (IsA(stmt->planTree, ModifyTable))
-		stmt->planTree->lefttree = Gate(stmt->planTree->lefttree, gate, next_id++);
-	else
-		stmt->planTree = Gate(stmt->planTree, gate, next_id++);
-
-	/* data-modifying WITH queries run to the end even if the top returns nothing */
-	foreach(lc, stmt->subplans)
-	{
-		Plan	   *sub = (Plan *) lfirst(lc);
-
-		if (sub != NULL && IsA(sub, ModifyTable))
-			sub->lefttree = Gate(sub->lefttree, (Expr *) copyObject(gate), next_id++);
-	}
 }
 
 static PlannedStmt *
@@ -736,14 +553,20 @@ FoldPlanner(Query *parse, const char *query_string, int cursorOptions,
 	{
 		const Funcs *f = GetFuncs();
 
-		/* a change of kind replans this; so does a change of shape */
-		AddInvalItem(result, f->check_hash);
-		if (p.shape == SHAPE_CUSTOMER)
+		/*
+		 * The shape's mark: the hash of the value function it calls, or of
+		 * all four for nobody's.  A change of kind or of shape marks the
+		 * plan invalid through it, and the executor hook reads the shape
+		 * from it.
+		 */
+		if (p.shape == SHAPE_CSP || p.shape == SHAPE_NONE)
+			AddInvalItem(result, f->is_csp_hash);
+		if (p.shape == SHAPE_ACCOUNT || p.shape == SHAPE_NONE)
+			AddInvalItem(result, f->account_id_hash);
+		if (p.shape == SHAPE_CUSTOMER || p.shape == SHAPE_NONE)
 			AddInvalItem(result, f->customer_id_hash);
-		else if (p.shape == SHAPE_CUSTOMERS)
+		if (p.shape == SHAPE_CUSTOMERS || p.shape == SHAPE_NONE)
 			AddInvalItem(result, f->customer_ids_hash);
-		if (ReadsRelation(result->rtable))
-			AddGate(result, p.shape);
 	}
 	return result;
 }
@@ -776,28 +599,73 @@ FoldRelPathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEntry *rt
 
 /* ---- the executor hook: the token and the values, when execution starts ---- */
 
-/* The Param of the check on top of a folded plan, or -1. */
+/*
+ * The shape a plan was folded for, read from its marks; -1 for a plan that
+ * folded nothing.  A mark is a hash, so a plan that does not read the
+ * extension's tables is not taken for a folded one by a collision.
+ */
 static int
-CheckParam(PlannedStmt *stmt)
+PlanShape(PlannedStmt *stmt)
 {
-	Plan	   *top = stmt->planTree;
-	Node	   *qual;
-	FuncExpr   *call;
+	bool		csp = false,
+				account = false,
+				one = false,
+				many = false;
+	ListCell   *lc;
 
-	if (top != NULL && IsA(top, ModifyTable))
-		top = top->lefttree;
-	if (top == NULL || !IsA(top, Result) || ((Result *) top)->resconstantqual == NULL)
+	foreach(lc, stmt->invalItems)
+	{
+		PlanInvalItem *item = (PlanInvalItem *) lfirst(lc);
+
+		if (item->cacheId != PROCOID)
+			continue;
+		csp |= item->hashValue == funcs.is_csp_hash;
+		account |= item->hashValue == funcs.account_id_hash;
+		one |= item->hashValue == funcs.customer_id_hash;
+		many |= item->hashValue == funcs.customer_ids_hash;
+	}
+	if (!(csp || account || one || many))
 		return -1;
-	qual = (Node *) ((Result *) top)->resconstantqual;
-	if (IsA(qual, List))
-		qual = linitial((List *) qual);
-	if (!IsA(qual, FuncExpr))
-		return -1;
-	call = (FuncExpr *) qual;
-	if (call->funcid != funcs.check || list_length(call->args) != 2 ||
-		!IsA(lsecond(call->args), Param))
-		return -1;
-	return ((Param *) lsecond(call->args))->paramid;
+	foreach(lc, stmt->rtable)
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) lfirst(lc);
+
+		if (rte->rtekind == RTE_RELATION && get_rel_namespace(rte->relid) == funcs.nsp)
+		{
+			if (csp && account && one && many)
+				return SHAPE_NONE;
+			return csp ? SHAPE_CSP : account ? SHAPE_ACCOUNT : one ? SHAPE_CUSTOMER : SHAPE_CUSTOMERS;
+		}
+	}
+	return -1;
+}
+
+/*
+ * Executions of folded plans in progress, with the acting user that opened
+ * each, until the first row is asked for (the list is short: it holds the
+ * nesting of executions and the open cursors).
+ */
+typedef struct Opened
+{
+	struct Opened *next;
+	QueryDesc  *queryDesc;
+	uint64		token;
+	bool		started;
+} Opened;
+
+static Opened *opened = NULL;
+
+static void
+ForgetOpened(void *arg)
+{
+	Opened	  **p;
+
+	for (p = &opened; *p != NULL; p = &(*p)->next)
+		if (*p == (Opened *) arg)
+		{
+			*p = (*p)->next;
+			return;
+		}
 }
 
 static bool
@@ -841,7 +709,10 @@ ComputeValues(PlanState *ps, void *context)
 static void
 FoldExecutorStart(QueryDesc *queryDesc, int eflags)
 {
-	int			param;
+	int			shape;
+	EState	   *estate;
+	Opened	   *o;
+	MemoryContextCallback *cb;
 
 	if (prev_executor_start)
 		prev_executor_start(queryDesc, eflags);
@@ -850,23 +721,86 @@ FoldExecutorStart(QueryDesc *queryDesc, int eflags)
 
 	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) || !funcs.valid)
 		return;
-	param = CheckParam(queryDesc->plannedstmt);
-	if (param < 0)
+	shape = PlanShape(queryDesc->plannedstmt);
+	if (shape < 0)
 		return;
-	queryDesc->estate->es_param_exec_vals[param].value = Int64GetDatum((int64) ActorToken());
-	queryDesc->estate->es_param_exec_vals[param].isnull = false;
+	estate = queryDesc->estate;
+
+	/*
+	 * A plan folded for another kind of actor than the one acting: the
+	 * acting user changed inside one statement, after the statement's plans
+	 * were made (a SQL function plans all its statements first).
+	 */
+	{
+		Actor		a = ActorGet();
+
+		if (a.kind != ACTOR_NONE && BaseKind(a.kind) != ShapeKind((Shape) shape))
+		{
+			InvalidateFolded();
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied: this plan was made for another kind of acting user"),
+					 errdetail("The plan shows what a %s user sees; a %s user is acting.",
+							   ActorKindName(ShapeKind((Shape) shape)), ActorKindName(BaseKind(a.kind))),
+					 errhint("The acting user changed inside one statement (a SQL function that calls "
+							 "cmp.set_actor() and then reads): call cmp.set_actor() in a statement of its own.")));
+		}
+	}
+
+	/* who opened it, until the first row is asked for */
+	o = MemoryContextAlloc(estate->es_query_cxt, sizeof(Opened));
+	o->queryDesc = queryDesc;
+	o->token = ActorToken();
+	o->started = false;
+	o->next = opened;
+	opened = o;
+	cb = MemoryContextAlloc(estate->es_query_cxt, sizeof(MemoryContextCallback));
+	cb->func = ForgetOpened;
+	cb->arg = o;
+	MemoryContextRegisterResetCallback(estate->es_query_cxt, cb);
 
 	/* the actor's values, for this execution's snapshot, now */
-	PushActiveSnapshot(queryDesc->estate->es_snapshot);
+	PushActiveSnapshot(estate->es_snapshot);
 	PG_TRY();
 	{
-		ComputeValues(queryDesc->planstate, queryDesc->estate);
+		ComputeValues(queryDesc->planstate, estate);
 	}
 	PG_FINALLY();
 	{
 		PopActiveSnapshot();
 	}
 	PG_END_TRY();
+}
+
+/*
+ * The first time a folded plan is asked for rows, the acting user must be
+ * the one that opened it: a cursor declared before cmp.set_actor() must not
+ * show the next actor the rows of the one before.  Once it has started, it
+ * goes on for the actor that opened it.
+ */
+static void
+FoldExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
+				bool execute_once)
+{
+	Opened	   *o;
+
+	for (o = opened; o != NULL; o = o->next)
+		if (o->queryDesc == queryDesc)
+			break;
+	if (o != NULL && !o->started)
+	{
+		if (o->token != ActorToken())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied: this query was opened for another acting user"),
+					 errdetail("The acting user changed after the cursor or portal was opened and before it was first read."),
+					 errhint("Open the cursor after cmp.set_actor(), as the user who reads it.")));
+		o->started = true;
+	}
+	if (prev_executor_run)
+		prev_executor_run(queryDesc, direction, count, execute_once);
+	else
+		standard_ExecutorRun(queryDesc, direction, count, execute_once);
 }
 
 void
@@ -876,6 +810,8 @@ FoldInit(void)
 	planner_hook = FoldPlanner;
 	prev_executor_start = ExecutorStart_hook;
 	ExecutorStart_hook = FoldExecutorStart;
+	prev_executor_run = ExecutorRun_hook;
+	ExecutorRun_hook = FoldExecutorRun;
 	prev_rel_pathlist = set_rel_pathlist_hook;
 	set_rel_pathlist_hook = FoldRelPathlist;
 	CacheRegisterSyscacheCallback(PROCOID, ForgetFuncs, (Datum) 0);

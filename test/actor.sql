@@ -401,7 +401,6 @@ CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE sql AS $$SELECT '2000-01
 CREATE FUNCTION evil.nextval(regclass) RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint';
 CREATE FUNCTION evil.to_jsonb(anyelement) RETURNS jsonb LANGUAGE sql AS $$SELECT '{}'::jsonb$$;
 CREATE FUNCTION evil.actor_id() RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint';
-CREATE FUNCTION evil.actor_plan_check(text, bigint) RETURNS boolean LANGUAGE sql AS 'SELECT true';
 CREATE FUNCTION evil.actor_sees(bigint, bigint) RETURNS boolean LANGUAGE sql AS 'SELECT true';
 CREATE FUNCTION evil.actor_is_csp() RETURNS boolean LANGUAGE sql AS 'SELECT true';
 CREATE FUNCTION evil.actor_account_id() RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint';

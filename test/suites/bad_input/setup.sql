@@ -128,8 +128,6 @@ CREATE TABLE bad_input.valid_default (
 INSERT INTO bad_input.valid_default (fn, arg, expr) VALUES
 	('set_actor', 'user_id', :'aadm'),
 	('set_actor', 'is_local', 'true'),
-	('actor_plan_check', 'shape', '''CSP'''),
-	('actor_plan_check', 'opened', 'NULL'),
 	('actor_sees_user', 'user_id', :'aadm'),
 	('actor_sees', 'account_id', :'a1'),
 	('actor_sees', 'customer_id', :'ca'),
