@@ -10,12 +10,84 @@
 
 \echo Use "ALTER EXTENSION reseller_onboarding UPDATE TO '1.1'" to load this file. \quit
 
--- A fresh install of 1.1 runs 1.0 and then this script: refuse to have
--- adopted a schema cmp that existed before CREATE EXTENSION (SPEC §1).
-CREATE FUNCTION cmp.install_guard() RETURNS void
-	AS 'MODULE_PATHNAME', 'install_guard' LANGUAGE C;
-SELECT cmp.install_guard();
-DROP FUNCTION cmp.install_guard();
+-- Schema cmp must be the extension's alone (SPEC §1): owned by a
+-- superuser, with CREATE granted to no other role, and holding nothing but
+-- the extension's objects (and what they imply: row types, indexes, owned
+-- sequences). CREATE EXTENSION (which creates cmp when it is missing) and
+-- this update both refuse anything else with 42P06: an owner of its own
+-- could rename the schema or add look-alikes such as cmp.set_actor(integer).
+-- (An empty schema cmp of a superuser is accepted: pg_restore and DROP
+-- EXTENSION leave one, see README "Installing and upgrading".)
+DO $guard$
+DECLARE
+	nsp oid := 'cmp'::pg_catalog.regnamespace;
+	ext oid := (SELECT e.oid FROM pg_catalog.pg_extension e
+	             WHERE e.extname OPERATOR(pg_catalog.=) 'reseller_onboarding');
+	why text;
+BEGIN
+	IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_namespace n
+	          JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+	         WHERE n.oid OPERATOR(pg_catalog.=) nsp) THEN
+		why := 'is owned by a role that is not a superuser';
+	ELSIF EXISTS (SELECT FROM pg_catalog.pg_namespace n,
+	                     pg_catalog.aclexplode(n.nspacl) AS a
+	               WHERE n.oid OPERATOR(pg_catalog.=) nsp
+	                 AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+	                 AND NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r
+	                                    WHERE r.oid OPERATOR(pg_catalog.=) a.grantee), false)) THEN
+		why := 'lets a role that is not a superuser create objects in it';
+	ELSIF EXISTS (
+		SELECT FROM (
+			SELECT 'pg_catalog.pg_class'::pg_catalog.regclass AS classid, c.oid
+			  FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) nsp
+			UNION ALL
+			SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid
+			  FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) nsp
+			UNION ALL
+			SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid
+			  FROM pg_catalog.pg_type t WHERE t.typnamespace OPERATOR(pg_catalog.=) nsp
+			UNION ALL
+			SELECT 'pg_catalog.pg_operator'::pg_catalog.regclass, o.oid
+			  FROM pg_catalog.pg_operator o WHERE o.oprnamespace OPERATOR(pg_catalog.=) nsp
+			UNION ALL
+			SELECT 'pg_catalog.pg_collation'::pg_catalog.regclass, o.oid
+			  FROM pg_catalog.pg_collation o WHERE o.collnamespace OPERATOR(pg_catalog.=) nsp
+			UNION ALL
+			SELECT 'pg_catalog.pg_conversion'::pg_catalog.regclass, o.oid
+			  FROM pg_catalog.pg_conversion o WHERE o.connamespace OPERATOR(pg_catalog.=) nsp
+			UNION ALL
+			SELECT 'pg_catalog.pg_opfamily'::pg_catalog.regclass, o.oid
+			  FROM pg_catalog.pg_opfamily o WHERE o.opfnamespace OPERATOR(pg_catalog.=) nsp
+			UNION ALL
+			SELECT 'pg_catalog.pg_opclass'::pg_catalog.regclass, o.oid
+			  FROM pg_catalog.pg_opclass o WHERE o.opcnamespace OPERATOR(pg_catalog.=) nsp
+			UNION ALL
+			SELECT 'pg_catalog.pg_ts_config'::pg_catalog.regclass, o.oid
+			  FROM pg_catalog.pg_ts_config o WHERE o.cfgnamespace OPERATOR(pg_catalog.=) nsp
+			UNION ALL
+			SELECT 'pg_catalog.pg_ts_dict'::pg_catalog.regclass, o.oid
+			  FROM pg_catalog.pg_ts_dict o WHERE o.dictnamespace OPERATOR(pg_catalog.=) nsp
+			UNION ALL
+			SELECT 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, o.oid
+			  FROM pg_catalog.pg_statistic_ext o WHERE o.stxnamespace OPERATOR(pg_catalog.=) nsp
+		) AS obj
+		WHERE NOT EXISTS (
+			SELECT FROM pg_catalog.pg_depend d
+			 WHERE d.classid OPERATOR(pg_catalog.=) obj.classid
+			   AND d.objid OPERATOR(pg_catalog.=) obj.oid
+			   AND ((d.deptype OPERATOR(pg_catalog.=) 'e'
+			         AND d.refobjid OPERATOR(pg_catalog.=) ext)
+			        OR d.deptype OPERATOR(pg_catalog.=) ANY (ARRAY['i', 'a']::"char"[])))) THEN
+		why := 'holds objects that are not the extension''s';
+	END IF;
+	IF why IS NOT NULL THEN
+		RAISE EXCEPTION 'schema "cmp" already exists'
+			USING ERRCODE = 'duplicate_schema',
+			      DETAIL = format('The existing schema cmp %s; reseller_onboarding adopts only an empty schema cmp of a superuser.', why),
+			      HINT = 'Drop or rename that schema cmp, then create the extension.';
+	END IF;
+END
+$guard$;
 
 -- app_user's policy read the actor from IMMUTABLE functions folded by the
 -- planner; it is now two calls with a planner support function, like the

@@ -17,14 +17,9 @@
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
-#include "access/xact.h"
-#include "catalog/pg_namespace.h"
-#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
-#include "utils/snapmgr.h"
-#include "utils/syscache.h"
 
 /* from the control file, by the Makefile */
 #ifndef RO_VERSION
@@ -33,7 +28,6 @@
 #define LIBRARY_VERSION RO_VERSION
 
 PG_FUNCTION_INFO_V1(cmp_version);
-PG_FUNCTION_INFO_V1(install_guard);
 PG_FUNCTION_INFO_V1(actor_policy_kind);
 PG_FUNCTION_INFO_V1(actor_policy_customer_id);
 PG_FUNCTION_INFO_V1(actor_policy_customer_ids);
@@ -114,70 +108,6 @@ cmp_version(PG_FUNCTION_ARGS)
  * installing superuser.  (An update of an installed extension is not a new
  * install: it passes.)
  */
-/*
- * Was the catalog row of this OID made in this transaction?  Every version
- * of it is looked at, the first included (later commands of the same
- * transaction may have updated it: the scripts GRANT on the schema, and an
- * update rewrites the extension's row before its script runs).
- */
-static bool
-CreatedInThisTransaction(Oid catalog, Oid index, AttrNumber oidcol, Oid oid)
-{
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	bool		found = false;
-	bool		ours = true;
-
-	rel = table_open(catalog, AccessShareLock);
-	ScanKeyInit(&key, oidcol, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(oid));
-	scan = systable_beginscan(rel, index, true, SnapshotAny, 1, &key);
-	while (HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		found = true;
-		if (!TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetXmin(tup->t_data)))
-			ours = false;
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return found && ours;
-}
-
-Datum
-install_guard(PG_FUNCTION_ARGS)
-{
-	HeapTuple	tup;
-	Oid			nsp;
-	Oid			owner;
-	bool		new_schema;
-
-	if (!creating_extension)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cmp.install_guard() runs only inside the extension's scripts")));
-	if (!CreatedInThisTransaction(ExtensionRelationId, ExtensionOidIndexId,
-								  Anum_pg_extension_oid, CurrentExtensionObject))
-		PG_RETURN_VOID();		/* an update of an installed extension */
-
-	tup = SearchSysCache1(NAMESPACENAME, CStringGetDatum("cmp"));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "schema cmp is missing");
-	nsp = ((Form_pg_namespace) GETSTRUCT(tup))->oid;
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
-	new_schema = CreatedInThisTransaction(NamespaceRelationId, NamespaceOidIndexId,
-										  Anum_pg_namespace_oid, nsp);
-	if (!new_schema || !superuser_arg(owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_SCHEMA),
-				 errmsg("schema \"cmp\" already exists"),
-				 errdetail("CREATE EXTENSION reseller_onboarding creates schema cmp itself and does not adopt one that %s.",
-						   new_schema ? "a role other than a superuser owns" : "existed before"),
-				 errhint("Drop or rename the existing schema cmp, then create the extension.")));
-	PG_RETURN_VOID();
-}
-
 /* Entry points of version 1.0 that 1.1 dropped. */
 static Datum
 Retired(void)

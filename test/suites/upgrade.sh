@@ -18,8 +18,10 @@
 #      table grants, extension membership) equals a fresh install's; every
 #      table's rows are unchanged; the functions work (set_actor, a new
 #      customer, reads as a customer user and as the mapped role).
-#   4. CREATE EXTENSION on a database with a schema cmp already there (owned
-#      by another role, or empty and the superuser's): 42P06, nothing left.
+#   4. CREATE EXTENSION on a database with a schema cmp already there, owned
+#      by another role, open to CREATE by another role, or holding a
+#      look-alike function: 42P06, nothing left; an empty schema cmp of a
+#      superuser (what pg_restore and DROP EXTENSION leave) is accepted.
 #
 # Prints `ok - ...` / `not ok - ...` and ends with `N passed, M failed`.
 set -uo pipefail
@@ -266,8 +268,12 @@ adopt() { # adopt DB SETUP_SQL
 q -d postgres -c 'CREATE ROLE ro_up_dbowner' >/dev/null
 adopt adopt_owned 'CREATE SCHEMA cmp AUTHORIZATION ro_up_dbowner'
 check "$?" "CREATE EXTENSION refuses a schema cmp owned by another role (42P06), nothing installed"
-adopt adopt_empty 'CREATE SCHEMA cmp'
-check "$?" "CREATE EXTENSION refuses an empty schema cmp made earlier by a superuser (42P06)"
+adopt adopt_grant 'CREATE SCHEMA cmp; GRANT CREATE ON SCHEMA cmp TO ro_up_dbowner'
+check "$?" "CREATE EXTENSION refuses a schema cmp where another role may create objects (42P06)"
+createdb -U postgres adopt_empty
+q -d adopt_empty -c 'CREATE SCHEMA cmp' -c 'CREATE EXTENSION reseller_onboarding' \
+	-c 'DROP EXTENSION reseller_onboarding' -c 'CREATE EXTENSION reseller_onboarding' >"$work/adopt_empty.log" 2>&1
+check "$?" "CREATE EXTENSION accepts an empty schema cmp of a superuser (as pg_restore and DROP EXTENSION leave one)"
 adopt adopt_trap 'CREATE SCHEMA cmp; CREATE FUNCTION cmp.set_actor(integer) RETURNS void LANGUAGE sql AS $$SELECT$$'
 check "$?" "CREATE EXTENSION refuses a schema cmp holding a look-alike cmp.set_actor(integer) (42P06)"
 
