@@ -200,6 +200,9 @@ WITH fns AS (
 	 WHERE p.pronamespace = 'cmp'::regnamespace AND p.prokind IN ('f', 'p')
 	   -- a planner support function takes internal: not callable from SQL
 	   AND NOT 'internal'::regtype::oid = ANY (p.proargtypes::oid[])
+	   -- nor is a PL/pgSQL trigger function (PostgreSQL refuses the call, 0A000)
+	   AND NOT (p.prorettype = 'trigger'::regtype
+	            AND p.prolang = (SELECT l.oid FROM pg_catalog.pg_language l WHERE l.lanname = 'plpgsql'))
 ), args AS (
 	SELECT f.oid, f.fn, f.sig, a.pos, a.name, a.typ::text AS typ,
 		   (SELECT d.expr FROM bad_input.valid_default AS d WHERE d.fn = f.fn AND d.arg = a.name) AS vdef
@@ -235,6 +238,8 @@ SELECT format('%s: argument %s (%s) has no bad values for its type', f.oid::regp
   FROM pg_catalog.pg_proc AS f, bad_input.input_args(f.oid) AS a
  WHERE f.pronamespace = 'cmp'::regnamespace AND f.prokind IN ('f', 'p')
    AND NOT 'internal'::regtype::oid = ANY (f.proargtypes::oid[])
+   AND NOT (f.prorettype = 'trigger'::regtype
+            AND f.prolang = (SELECT l.oid FROM pg_catalog.pg_language l WHERE l.lanname = 'plpgsql'))
    AND NOT EXISTS (SELECT 1 FROM bad_input.bad_value AS b WHERE b.typ = a.typ)
 UNION ALL
 SELECT format('%s: no call could be built for %s (an argument without a valid default)',
