@@ -8,6 +8,10 @@ DATA = sql/reseller_onboarding--1.0.sql sql/reseller_onboarding--1.0--1.1.sql
 # pg_regress suites live in sql/ and expected/; the list is the file names.
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(filter-out sql/reseller_onboarding--%,$(wildcard sql/*.sql))))
 
+# isolation specs: `make installcheck` runs them after the pg_regress suites
+ISOLATION = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation
+
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -DRO_VERSION='"$(EXTVERSION)"' -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -21,3 +25,14 @@ all: check-meta
 check-meta:
 	@grep -q '"version": "$(EXTVERSION).0"' META.json || \
 		{ echo "META.json does not give version $(EXTVERSION).0 (the control file's)" >&2; exit 1; }
+
+# pgTAP against a running server (like installcheck): a new database per
+# file, with pgtap and the extension; PGHOST, PGPORT and PGUSER as usual.
+PROVE_DB ?= contrib_regression_tap
+.PHONY: prove-installcheck
+prove-installcheck:
+	@set -e; for f in $(sort $(wildcard test/*.sql)); do \
+		dropdb --if-exists $(PROVE_DB) >/dev/null; createdb $(PROVE_DB); \
+		psql -X -q -d $(PROVE_DB) -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION reseller_onboarding'; \
+		pg_prove -d $(PROVE_DB) $$f; \
+	done; dropdb --if-exists $(PROVE_DB)
