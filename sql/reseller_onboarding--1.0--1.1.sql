@@ -126,6 +126,19 @@ CREATE FUNCTION cmp.actor_customer_ids() RETURNS bigint[]
 CREATE FUNCTION cmp.actor_is_csp() RETURNS boolean
 	AS 'MODULE_PATHNAME', 'actor_is_csp'
 	LANGUAGE C STABLE PARALLEL RESTRICTED;
+-- A CSP user's policy: actor_gate((SELECT cmp.actor_is_csp())). It returns
+-- its argument; its support function tells the planner that it keeps every
+-- row at no cost (a bare boolean Param would be estimated at half).
+CREATE FUNCTION cmp.actor_gate_support(internal) RETURNS internal
+	AS 'MODULE_PATHNAME', 'actor_gate_support'
+	LANGUAGE C STRICT;
+CREATE FUNCTION cmp.actor_gate(allowed boolean) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'actor_gate'
+	LANGUAGE C IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE SUPPORT cmp.actor_gate_support;
+COMMENT ON FUNCTION cmp.actor_gate(boolean) IS
+	'internal: a CSP user''s policy condition; returns its argument';
+COMMENT ON FUNCTION cmp.actor_gate_support(internal) IS
+	'internal: planner support of cmp.actor_gate (selectivity 1, no cost)';
 CREATE FUNCTION cmp.actor_user_ids() RETURNS bigint[]
 	AS 'MODULE_PATHNAME', 'actor_user_ids'
 	LANGUAGE C STABLE PARALLEL RESTRICTED;

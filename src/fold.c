@@ -9,7 +9,7 @@
  * the condition they stand for, for the *kind* of the acting user, with the
  * user's own values left to the execution as one-time sub-selects:
  *
- *   CSP user, system actor        (SELECT cmp.actor_is_csp())
+ *   CSP user, system actor        cmp.actor_gate((SELECT cmp.actor_is_csp()))
  *   ACCOUNT user                  account_id = (SELECT cmp.actor_account_id())
  *   CUSTOMER user, one customer   customer_id = (SELECT cmp.actor_customer_id())
  *   CUSTOMER user, other numbers  customer_id = ANY ((SELECT cmp.actor_customer_ids()))
@@ -73,6 +73,8 @@ PG_FUNCTION_INFO_V1(actor_account_id);
 PG_FUNCTION_INFO_V1(actor_customer_id);
 PG_FUNCTION_INFO_V1(actor_customer_ids);
 PG_FUNCTION_INFO_V1(actor_is_csp);
+PG_FUNCTION_INFO_V1(actor_gate);
+PG_FUNCTION_INFO_V1(actor_gate_support);
 PG_FUNCTION_INFO_V1(actor_user_ids);
 
 typedef enum Shape
@@ -109,6 +111,7 @@ typedef struct Funcs
 	Oid			customer_ids;
 	Oid			user_ids;
 	Oid			is_csp;
+	Oid			gate;			/* cmp.actor_gate(boolean) */
 	uint32		account_id_hash;
 	uint32		customer_id_hash;
 	uint32		customer_ids_hash;
@@ -148,6 +151,11 @@ GetFuncs(void)
 		funcs.customer_ids = FuncOid("actor_customer_ids", 0, NULL);
 		funcs.user_ids = FuncOid("actor_user_ids", 0, NULL);
 		funcs.is_csp = FuncOid("actor_is_csp", 0, NULL);
+		{
+			Oid			boolarg = BOOLOID;
+
+			funcs.gate = FuncOid("actor_gate", 1, &boolarg);
+		}
 		funcs.account_id_hash = ProcHash(funcs.account_id);
 		funcs.is_csp_hash = ProcHash(funcs.is_csp);
 		funcs.customer_id_hash = ProcHash(funcs.customer_id);
@@ -408,7 +416,10 @@ actor_sees_support(PG_FUNCTION_ARGS)
 	switch (shape)
 	{
 		case SHAPE_CSP:
-			PG_RETURN_POINTER(ValueOf(root, GetFuncs()->is_csp, BOOLOID));
+			/* cmp.actor_gate((SELECT cmp.actor_is_csp())): see actor_gate */
+			PG_RETURN_POINTER(makeFuncExpr(GetFuncs()->gate, BOOLOID,
+										   list_make1(ValueOf(root, GetFuncs()->is_csp, BOOLOID)),
+										   InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL));
 		case SHAPE_ACCOUNT:
 			if (IsNullConst(linitial(args)))
 				break;
@@ -486,6 +497,41 @@ actor_is_csp(PG_FUNCTION_ARGS)
 	Actor		a = ActorGet();
 
 	PG_RETURN_BOOL(a.active && BaseKind(a.kind) == ACTOR_CSP);
+}
+
+/*
+ * cmp.actor_gate(allowed): its argument.  A CSP user's policy is
+ * actor_gate($n), $n being (SELECT cmp.actor_is_csp()): a bare Param as a
+ * row-level security condition is estimated to keep half the rows, and the
+ * planner's choices for a CSP user (who sees every row) would be made for
+ * half the table.  The support function below tells the planner it keeps
+ * them all, at no cost.
+ */
+Datum
+actor_gate(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(PG_GETARG_BOOL(0));
+}
+
+Datum
+actor_gate_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+
+	if (IsA(rawreq, SupportRequestSelectivity))
+	{
+		((SupportRequestSelectivity *) rawreq)->selectivity = 1.0;
+		PG_RETURN_POINTER(rawreq);
+	}
+	if (IsA(rawreq, SupportRequestCost))
+	{
+		SupportRequestCost *req = (SupportRequestCost *) rawreq;
+
+		req->startup = 0;
+		req->per_tuple = 0;
+		PG_RETURN_POINTER(req);
+	}
+	PG_RETURN_POINTER(NULL);
 }
 
 Datum

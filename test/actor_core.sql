@@ -12,7 +12,7 @@
 -- are installed, connected as a superuser.
 
 BEGIN;
-SELECT plan(34);
+SELECT plan(35);
 
 CREATE ROLE ro_core_app NOLOGIN;
 CREATE ROLE ro_core_nobody NOLOGIN;
@@ -57,13 +57,13 @@ SELECT is(
 	ARRAY(SELECT p.proname::text FROM pg_proc p
 	       WHERE p.pronamespace = 'cmp'::regnamespace AND p.provolatile = 'i'
 	       ORDER BY 1),
-	ARRAY['country_is_valid', 'currency_is_valid', 'email_is_valid', 'iccid_is_valid',
+	ARRAY['actor_gate', 'country_is_valid', 'currency_is_valid', 'email_is_valid', 'iccid_is_valid',
 	      'iccid_problem', 'imsi_is_valid', 'msisdn_is_valid', 'phone_is_valid', 'url_is_valid'],
-	'catalog: the only IMMUTABLE functions in cmp are the value validators');
+	'catalog: the only IMMUTABLE functions in cmp are the value validators and actor_gate (which returns its argument)');
 SELECT is_empty($$
 	SELECT p.oid::regprocedure FROM pg_proc p
 	 WHERE p.pronamespace = 'cmp'::regnamespace AND p.provolatile = 'i'
-	   AND (p.prosrc ~ 'actor' OR p.prosecdef)$$,
+	   AND ((p.prosrc ~ 'actor' AND p.proname <> 'actor_gate') OR p.prosecdef)$$,
 	'catalog: no IMMUTABLE function in cmp reads the actor or runs as the owner');
 -- An index expression needs IMMUTABLE functions: none that reads the actor
 -- can be used in one (42P17), so no index can store one actor's value for
@@ -79,6 +79,8 @@ SELECT throws_ok($$CREATE INDEX ON core_own ((cmp.actor_sees(id, c)))$$, '42P17'
 	'index expression: cmp.actor_sees() is refused');
 SELECT throws_ok($$CREATE INDEX ON core_own (id) WHERE cmp.actor_is_csp()$$, '42P17', NULL,
 	'index predicate: cmp.actor_is_csp() is refused');
+SELECT is(cmp.actor_gate(true) AND NOT cmp.actor_gate(false), true,
+	'actor_gate: returns its argument, so in an index it stores nothing of the actor''s');
 
 -- ---- nobody's EXPLAIN: no estimate derived from hidden rows ----------------
 CREATE FUNCTION pg_temp.max_plan_rows(q text) RETURNS numeric LANGUAGE plpgsql AS $$

@@ -129,6 +129,7 @@ INSERT INTO bad_input.valid_default (fn, arg, expr) VALUES
 	('set_actor', 'user_id', :'aadm'),
 	('set_actor', 'is_local', 'true'),
 	('actor_sees_user', 'user_id', :'aadm'),
+	('actor_gate', 'allowed', 'true'),
 	('actor_sees', 'account_id', :'a1'),
 	('actor_sees', 'customer_id', :'ca'),
 	('actor_sees', 'other_customer_id', :'ca'),
