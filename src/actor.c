@@ -527,7 +527,8 @@ SameKey(Snapshot snap, bool xact_snapshot)
 		return false;
 	if (xact_snapshot && last.statement != GetCurrentStatementStartTimestamp())
 		return false;
-	return memcmp(snap->xip, last.xip, sizeof(TransactionId) * snap->xcnt) == 0 &&
+	return (snap->xcnt == 0 ||
+			memcmp(snap->xip, last.xip, sizeof(TransactionId) * snap->xcnt) == 0) &&
 		(snap->subxcnt <= 0 ||
 		 memcmp(snap->subxip, last.subxip, sizeof(TransactionId) * snap->subxcnt) == 0);
 }
@@ -587,7 +588,8 @@ Resolve(void)
 	last.subxcnt = snap->subxcnt;
 	last.suboverflowed = snap->suboverflowed;
 	last.xip = MemoryContextAlloc(ResolvedContext, sizeof(TransactionId) * Max(snap->xcnt, 1));
-	memcpy(last.xip, snap->xip, sizeof(TransactionId) * snap->xcnt);
+	if (snap->xcnt > 0)
+		memcpy(last.xip, snap->xip, sizeof(TransactionId) * snap->xcnt);
 	last.subxip = MemoryContextAlloc(ResolvedContext,
 									 sizeof(TransactionId) * Max(snap->subxcnt, 1));
 	if (snap->subxcnt > 0)
