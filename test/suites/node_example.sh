@@ -41,17 +41,11 @@ command -v node >/dev/null && command -v npm >/dev/null || fail "node and npm ar
 [[ -x $pgbouncer_bin ]] || fail "pgbouncer is installed"
 
 createdb "$db" || fail "createdb"
-psql -X -q -v ON_ERROR_STOP=1 -v role="$role" -d "$db" >"$work/setup.log" 2>&1 <<'SQL' || fail "fixture" "$work/setup.log"
+psql -X -q -v ON_ERROR_STOP=1 -v role="$role" -v luhn="$repo/test/fixtures/luhn.sql" -d "$db" >"$work/setup.log" 2>&1 <<'SQL' || fail "fixture" "$work/setup.log"
 CREATE EXTENSION reseller_onboarding;
-CREATE FUNCTION pg_temp.iccid(n bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-	SELECT b || ((10 - s % 10) % 10)::text
-	  FROM (SELECT '8949' || lpad(n::text, 14, '0') AS b) AS x,
-	       LATERAL (SELECT sum(CASE WHEN i % 2 = 0
-	                           THEN (2 * substr(b, length(b) - i, 1)::int) / 10
-	                              + (2 * substr(b, length(b) - i, 1)::int) % 10
-	                           ELSE substr(b, length(b) - i, 1)::int END)::int AS s
-	                  FROM generate_series(0, length(b) - 1) AS i) AS y
-$$;
+\i :luhn
+CREATE FUNCTION pg_temp.iccid(n bigint) RETURNS text LANGUAGE sql IMMUTABLE
+	AS $$SELECT pg_temp.luhn('8949' || lpad(n::text, 14, '0'))$$;
 SELECT cmp.create_account(account_number => 'NODE-1', name => 'Node Reseller One', account_type => 'RESELLER',
 	customer_invoice_creation => true, customer_invoice_type => 'PDF', customer_billing_cycle_day => 1) AS r1 \gset
 SELECT cmp.create_account(account_number => 'NODE-2', name => 'Node Reseller Two', account_type => 'RESELLER',

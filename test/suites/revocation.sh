@@ -19,6 +19,7 @@
 # refusals 0, reads in the thousands; plus the writer's own progress).
 set -uo pipefail
 export LC_ALL=C
+repo=${RO_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 export PGUSER=${PGUSER:-postgres}
 : "${PGHOST:?PGHOST must point at the test cluster}"
 : "${PGPORT:?PGPORT must be set}"
@@ -43,18 +44,12 @@ check() { # check CONDITION-RESULT(0/1) MESSAGE
 }
 
 createdb "$db" || { echo "0 passed, 1 failed"; exit 1; }
-psql -X -q -v ON_ERROR_STOP=1 -v app="$app" -d "$db" >"$work/setup.log" 2>&1 <<'SQL' || { cat "$work/setup.log"; echo "0 passed, 1 failed"; exit 1; }
+psql -X -q -v ON_ERROR_STOP=1 -v app="$app" -v luhn="$repo/test/fixtures/luhn.sql" -d "$db" >"$work/setup.log" 2>&1 <<'SQL' || { cat "$work/setup.log"; echo "0 passed, 1 failed"; exit 1; }
 CREATE EXTENSION reseller_onboarding;
 CREATE SCHEMA race;
-CREATE FUNCTION race.iccid(n bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-	SELECT b || ((10 - s % 10) % 10)::text
-	  FROM (SELECT '8949' || lpad(n::text, 14, '0') AS b) AS x,
-	       LATERAL (SELECT sum(CASE WHEN i % 2 = 0
-	                           THEN (2 * substr(b, length(b) - i, 1)::int) / 10
-	                              + (2 * substr(b, length(b) - i, 1)::int) % 10
-	                           ELSE substr(b, length(b) - i, 1)::int END)::int AS s
-	                  FROM generate_series(0, length(b) - 1) AS i) AS y
-$$;
+\i :luhn
+CREATE FUNCTION race.iccid(n bigint) RETURNS text LANGUAGE sql IMMUTABLE
+	AS $$SELECT pg_temp.luhn('8949' || lpad(n::text, 14, '0'))$$;
 SELECT cmp.create_account(account_number => 'RACE', name => 'Race Reseller', account_type => 'RESELLER',
 	customer_invoice_creation => false, customer_invoice_type => 'RAW',
 	customer_billing_cycle_day => 1) AS acct \gset

@@ -79,20 +79,14 @@ q() { psql -X -q -v ON_ERROR_STOP=1 -U postgres "$@"; }
 
 createdb -U postgres up
 createdb -U postgres fresh
-q -d up >"$work/load.log" 2>&1 <<'SQL'
+q -d up -v luhn="$repo/test/fixtures/luhn.sql" >"$work/load.log" 2>&1 <<'SQL'
 CREATE EXTENSION reseller_onboarding;
 CREATE ROLE ro_up_analyst;
 CREATE ROLE ro_up_app;
 GRANT EXECUTE ON FUNCTION cmp.set_actor(bigint, boolean) TO ro_up_app;
-CREATE FUNCTION pg_temp.iccid(n bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-	SELECT b || ((10 - s % 10) % 10)::text
-	  FROM (SELECT '8949' || lpad(n::text, 14, '0') AS b) AS x,
-	       LATERAL (SELECT sum(CASE WHEN i % 2 = 0
-	                           THEN (2 * substr(b, length(b) - i, 1)::int) / 10
-	                              + (2 * substr(b, length(b) - i, 1)::int) % 10
-	                           ELSE substr(b, length(b) - i, 1)::int END)::int AS s
-	                  FROM generate_series(0, length(b) - 1) AS i) AS y
-$$;
+\i :luhn
+CREATE FUNCTION pg_temp.iccid(n bigint) RETURNS text LANGUAGE sql IMMUTABLE
+	AS $$SELECT pg_temp.luhn('8949' || lpad(n::text, 14, '0'))$$;
 SELECT cmp.create_account(account_number => 'UP-R', name => 'Upgrade Reseller', account_type => 'RESELLER',
 	customer_invoice_creation => true, customer_invoice_type => 'PDF', customer_billing_cycle_day => 3) AS acct \gset
 SELECT cmp.create_account(account_number => 'UP-S', name => 'Upgrade Standard') AS std \gset
