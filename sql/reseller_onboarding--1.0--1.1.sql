@@ -219,3 +219,58 @@ CREATE TRIGGER app_user_mapping_changed AFTER UPDATE OF db_role, db_role_oid ON 
 	FOR EACH ROW WHEN (OLD.db_role IS DISTINCT FROM NEW.db_role
 	                   OR OLD.db_role_oid IS DISTINCT FROM NEW.db_role_oid)
 	EXECUTE FUNCTION cmp.actor_cache_invalidate();
+
+-- \df+ and \d+ as documentation: every function and relation of the API
+-- has a comment (internal ones say so).
+COMMENT ON FUNCTION cmp.iccid_problem(text) IS
+	'why a value is not a valid ICCID (length, prefix 89, digits, Luhn check digit), or NULL';
+COMMENT ON FUNCTION cmp.imsi_is_valid(text) IS '15 digits';
+COMMENT ON FUNCTION cmp.msisdn_is_valid(text) IS '8 to 15 digits';
+COMMENT ON FUNCTION cmp.phone_is_valid(text) IS 'an E.164 number: + and 2 to 15 digits';
+COMMENT ON FUNCTION cmp.url_is_valid(text) IS 'an absolute http or https URL with a host';
+COMMENT ON FUNCTION cmp.email_is_valid(text) IS 'an email address of the form name@domain';
+COMMENT ON FUNCTION cmp.country_is_valid(text) IS 'an assigned ISO 3166-1 alpha-2 country code';
+COMMENT ON FUNCTION cmp.currency_is_valid(text) IS 'an active ISO 4217 currency code';
+COMMENT ON FUNCTION cmp.clear_actor() IS 'no CMP user acts any more in this session (until the next cmp.set_actor)';
+COMMENT ON FUNCTION cmp.actor_id() IS 'the acting CMP user, NULL for nobody, the system actor or a LOCKED user';
+COMMENT ON FUNCTION cmp.whoami() IS
+	'the acting CMP user: user id, login, context level (or SYSTEM), account, assigned customers';
+COMMENT ON FUNCTION cmp.actor_sees_support(internal) IS
+	'internal: planner support of the policies, folds cmp.actor_sees by kind of acting user';
+COMMENT ON FUNCTION cmp.actor_is_active() IS
+	'internal: the policy of customer_status_transition (any active CMP user reads it)';
+COMMENT ON FUNCTION cmp.actor_cache_invalidate() IS
+	'internal: trigger that tells every session a db_role mapping changed';
+COMMENT ON FUNCTION cmp.create_account(text, text, text, boolean, text, integer) IS
+	'CSP users: a STANDARD account, or a RESELLER account with its reseller profile; returns its id';
+COMMENT ON FUNCTION cmp.create_user(text, text, text, bigint, text, boolean, name) IS
+	'a CSP or ACCOUNT user (CSP users; ACCOUNT admins for their own account); returns its id';
+COMMENT ON FUNCTION cmp.provision_sims(bigint, text[], text[], text[]) IS
+	'CSP users: add SIM cards to an account, all or nothing; returns how many were added';
+COMMENT ON FUNCTION cmp.create_customer(bigint, text, boolean, text, text, text, text, text, text, text, text, text, text, text, numeric, text, text, text, text) IS
+	'ACCOUNT users of the account: a customer with the next customer number, and with admin_login/admin_email its Customer Admin User; returns its id';
+COMMENT ON FUNCTION cmp.update_customer(bigint, jsonb) IS
+	'ACCOUNT users: change the fields named in changes (JSON null clears an optional one)';
+COMMENT ON FUNCTION cmp.delete_customer(bigint) IS
+	'ACCOUNT users: delete a DRAFT customer that holds no SIM cards';
+COMMENT ON FUNCTION cmp.set_customer_status(bigint, text, text, boolean) IS
+	'ACCOUNT users: a lifecycle transition (cmp.customer_status_transition); returns the previous status';
+COMMENT ON FUNCTION cmp.create_customer_user(bigint[], text, text, text, boolean, name) IS
+	'ACCOUNT users and customer admins: a CUSTOMER user assigned to these customers; returns its id';
+COMMENT ON FUNCTION cmp.assign_user_to_customers(bigint, bigint[]) IS
+	'assign a customer user to more customers of its account; returns how many were new';
+COMMENT ON FUNCTION cmp.unassign_user_from_customers(bigint, bigint[]) IS
+	'remove customers from a customer user, which keeps at least one; returns how many were removed';
+COMMENT ON FUNCTION cmp.set_user_status(bigint, text) IS
+	'lock (LOCKED) or unlock (ACTIVE) a user; returns the previous status';
+COMMENT ON FUNCTION cmp.assign_sims(bigint, text[], boolean) IS
+	'ACCOUNT users: move SIM cards of the account to a DRAFT or ACTIVE customer (reassign: from other customers too); returns how many moved';
+COMMENT ON FUNCTION cmp.unassign_sims(text[]) IS
+	'ACCOUNT users: return SIM cards to their account; returns how many moved';
+COMMENT ON VIEW cmp.sim_grid IS
+	'the SIM Grid: each SIM with its account number (NULL for customer users) and its customer''s number, name and status';
+COMMENT ON VIEW cmp.customer_overview IS 'each customer with its SIM and user counts';
+COMMENT ON TABLE cmp.customer_status_history IS
+	'every lifecycle transition of every customer: from, to, when, which CMP user, which database role, why';
+COMMENT ON TABLE cmp.sim_assignment_history IS
+	'every move of a SIM card between its account and customers, one row per SIM per call';

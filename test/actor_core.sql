@@ -12,7 +12,7 @@
 -- are installed, connected as a superuser.
 
 BEGIN;
-SELECT plan(35);
+SELECT plan(36);
 
 CREATE ROLE ro_core_app NOLOGIN;
 CREATE ROLE ro_core_nobody NOLOGIN;
@@ -65,6 +65,14 @@ SELECT is_empty($$
 	 WHERE p.pronamespace = 'cmp'::regnamespace AND p.provolatile = 'i'
 	   AND ((p.prosrc ~ 'actor' AND p.proname <> 'actor_gate') OR p.prosecdef)$$,
 	'catalog: no IMMUTABLE function in cmp reads the actor or runs as the owner');
+SELECT is_empty($$
+	SELECT p.oid::regprocedure::text FROM pg_proc p
+	 WHERE p.pronamespace = 'cmp'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL
+	UNION ALL
+	SELECT c.oid::regclass::text FROM pg_class c
+	 WHERE c.relnamespace = 'cmp'::regnamespace AND c.relkind IN ('r', 'v')
+	   AND obj_description(c.oid, 'pg_class') IS NULL$$,
+	'catalog: every function, table and view in cmp has a comment (\df+ and \d+ document them)');
 -- An index expression needs IMMUTABLE functions: none that reads the actor
 -- can be used in one (42P17), so no index can store one actor's value for
 -- another's rows.
