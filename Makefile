@@ -19,12 +19,12 @@ include $(PGXS)
 
 $(OBJS): src/reseller_onboarding.h src/actor.h
 
-# META.json must name the control file's version (as x.y.0)
+# META.json must name the control file's version
 all: check-meta
 .PHONY: check-meta
 check-meta:
-	@grep -q '"version": "$(EXTVERSION).0"' META.json || \
-		{ echo "META.json does not give version $(EXTVERSION).0 (the control file's)" >&2; exit 1; }
+	@test "$$(grep -c '"version": "$(EXTVERSION)"' META.json)" -eq 2 || \
+		{ echo "META.json does not give version $(EXTVERSION) (the control file's) for the release and the extension" >&2; exit 1; }
 
 # pgTAP against a running server (like installcheck): a new database per
 # file, with pgtap and the extension; PGHOST, PGPORT and PGUSER as usual.

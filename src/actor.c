@@ -776,15 +776,16 @@ set_actor(PG_FUNCTION_ARGS)
 {
 	int64		user_id;
 	bool		is_local = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
-	Datum		arg;
 	char		buf[32];
-	char	   *level;
-	bool		isnull;
+	Actor		a;
 
 	RequireNotNull(fcinfo, 0, "user_id");
 	user_id = PG_GETARG_INT64(0);
 	if (!LookupRelations())
-		elog(ERROR, "the cmp schema is missing");
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension reseller_onboarding is not installed in this database"),
+				 errhint("CREATE EXTENSION reseller_onboarding.")));
 
 	if (!is_local && !allow_session_actor)
 		ereport(ERROR,
@@ -795,24 +796,19 @@ set_actor(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	arg = Int64GetDatum(user_id);
-	if (LookupAsOwner(&user_by_id, &arg, StatementSnapshot()) != 1)
+	/* one look-up: whether the user exists and may act, its kind and customers */
+	ResolveFor(StatementSnapshot(), user_id, GetOuterUserId(), &a, CurrentMemoryContext);
+	if (a.user_id == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("user %lld does not exist", (long long) user_id)));
-	level = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull)))
+	if (!a.active)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("user %lld is locked", (long long) user_id),
 				 errhint("A locked user cannot act; unlock it with cmp.set_user_status().")));
-	{
-		Actor		a;
-
-		/* its kind and number of customers tell fold.c whether plans must go */
-		ResolveFor(StatementSnapshot(), user_id, GetOuterUserId(), &a, CurrentMemoryContext);
-		RememberKind(user_id, KindFromText(level), a.ncustomers);
-	}
+	/* its kind and number of customers tell fold.c whether plans must go */
+	RememberKind(user_id, a.kind, a.ncustomers);
 	LearnRoleKind();
 	SPI_finish();
 

@@ -98,31 +98,35 @@ EOF
 count() { grep -c "$1" "$2" || true; }
 other_errors() { grep 'ERROR' "$1" | grep -v -c -e "$2" -e 'current transaction is aborted' || true; }
 
+# verdict NAME WHAT [REFUSAL]: no deadlock, no error but REFUSAL, which (if
+# given) the loser of every attempt gets
+verdict() {
+	local name=$1 what=$2 refusal=${3:-} dl refused=0 other
+	dl=$(count 'deadlock detected' "$work/$name.err")
+	other=$(other_errors "$work/$name.err" "${refusal:-no such refusal}")
+	if [[ -n $refusal ]]; then
+		refused=$(count "$refusal" "$work/$name.err")
+		echo "# $what twins: $attempts attempts, $dl deadlocks, $refused refused (55000), $other other errors"
+		check "$((dl == 0 && other == 0 && refused == attempts ? 0 : 1))" \
+			"$what in opposite orders: 0 deadlocks, the loser refused with 55000 each time"
+	else
+		echo "# $what twins: $attempts attempts, $dl deadlocks, $other errors"
+		check "$((dl == 0 && other == 0 ? 0 : 1))" "$what in opposite orders: 0 deadlocks, no error"
+	fi
+}
+
 free="UPDATE cmp.sim_card SET customer_id = NULL, assigned_at = NULL"
 twin assign "$free" \
 	"SELECT cmp.assign_sims($c1, (SELECT a FROM dl.up))" \
 	"SELECT cmp.assign_sims($c2, (SELECT a FROM dl.down))"
-dl=$(count 'deadlock detected' "$work/assign.err")
-refused=$(count 'assigned to another customer' "$work/assign.err")
-other=$(other_errors "$work/assign.err" 'assigned to another customer')
-echo "# assign_sims twins: $attempts attempts, $dl deadlocks, $refused refused (55000), $other other errors"
-check "$((dl == 0 && other == 0 && refused == attempts ? 0 : 1))" \
-	"assign_sims in opposite orders: 0 deadlocks, the loser refused with 55000 each time"
-
+verdict assign assign_sims 'assigned to another customer'
 twin reassign "$free" \
 	"SELECT cmp.assign_sims($c1, (SELECT a FROM dl.up), reassign => true)" \
 	"SELECT cmp.assign_sims($c2, (SELECT a FROM dl.down), reassign => true)"
-dl=$(count 'deadlock detected' "$work/reassign.err")
-other=$(other_errors "$work/reassign.err" 'no such refusal')
-echo "# assign_sims reassign twins: $attempts attempts, $dl deadlocks, $other errors"
-check "$((dl == 0 && other == 0 ? 0 : 1))" "assign_sims reassign in opposite orders: 0 deadlocks, no error"
-
+verdict reassign 'assign_sims reassign'
 twin unassign "UPDATE cmp.sim_card SET customer_id = $c1, assigned_at = now()" \
 	"SELECT cmp.unassign_sims((SELECT a FROM dl.up))" \
 	"SELECT cmp.unassign_sims((SELECT a FROM dl.down))"
-dl=$(count 'deadlock detected' "$work/unassign.err")
-other=$(other_errors "$work/unassign.err" 'no such refusal')
-echo "# unassign_sims twins: $attempts attempts, $dl deadlocks, $other errors"
-check "$((dl == 0 && other == 0 ? 0 : 1))" "unassign_sims in opposite orders: 0 deadlocks, no error"
+verdict unassign unassign_sims
 
 echo "$passed passed, $failed failed"
