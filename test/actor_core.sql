@@ -12,7 +12,7 @@
 -- are installed, connected as a superuser.
 
 BEGIN;
-SELECT plan(36);
+SELECT plan(40);
 
 CREATE ROLE ro_core_app NOLOGIN;
 CREATE ROLE ro_core_nobody NOLOGIN;
@@ -176,6 +176,49 @@ SELECT is(cmp.actor_is_csp(), true, 'values: a CSP user is one');
 SELECT cmp.clear_actor();
 SELECT is(cmp.actor_is_csp(), false, 'values: nobody is no CSP user');
 RESET ROLE;
+
+-- ---- a CSP user's gate: skipped while true, honoured when false ----------
+-- The executor drops a true cmp.actor_gate($n) from a scan's conditions
+-- (fold.c): the other conditions, a sub-select, a parallel plan and a
+-- locked user must keep giving what the rows and the policy allow.
+SET ROLE ro_core_app;
+SELECT cmp.set_actor(:csp);
+SELECT pg_catalog.count(*) AS n FROM cmp.sim_card WHERE customer_id IS NOT NULL \gset csp_assigned_
+SELECT pg_catalog.count(*) AS n FROM cmp.sim_card s
+ WHERE s.customer_id IN (SELECT c.customer_id FROM cmp.customer c
+                          WHERE c.name = 'Core Two' AND c.account_id = s.account_id) \gset csp_sub_
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SELECT pg_catalog.count(*) AS n FROM cmp.sim_card \gset csp_parallel_
+SELECT pg_catalog.string_agg(l, E'\n') AS plan
+  FROM pg_temp.explain_lines('SELECT pg_catalog.count(*) FROM cmp.sim_card') AS l \gset csp_
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+SELECT cmp.clear_actor();
+RESET ROLE;
+SELECT is(:csp_assigned_n::bigint, 11::bigint, 'CSP gate: a further condition is still applied');
+SELECT is(:csp_sub_n::bigint, 7::bigint, 'CSP gate: a condition with a correlated sub-select is still applied');
+SELECT ok(:'csp_plan' LIKE '%Gather%' AND :csp_parallel_n = 70,
+	'CSP gate: a parallel plan counts every SIM (workers skip the gate with the leader''s value)');
+
+CREATE ROLE ro_core_cspdb NOLOGIN;
+SELECT cmp.create_user(login => 'core_csp_db', email => 'core.csp.db@example.com',
+	context_level => 'CSP', db_role => 'ro_core_cspdb') AS csp_db \gset
+SET ROLE ro_core_cspdb;
+PREPARE core_gate AS SELECT pg_catalog.count(*) FROM cmp.sim_card;
+EXECUTE core_gate \gset gate_before_
+RESET ROLE;
+SELECT cmp.set_user_status(:csp_db, 'LOCKED') \g /dev/null
+SET ROLE ro_core_cspdb;
+EXECUTE core_gate \gset gate_after_
+DEALLOCATE core_gate;
+RESET ROLE;
+SELECT is(ARRAY[:gate_before_count, :gate_after_count]::bigint[], ARRAY[70, 0]::bigint[],
+	'CSP gate: a CSP user''s prepared count is every SIM, and nothing once the user is locked');
 
 -- ---- cmp.allow_session_actor ----------------------------------------------
 SELECT is((SELECT context FROM pg_settings WHERE name = 'cmp.allow_session_actor'), 'superuser',
