@@ -30,6 +30,10 @@ needs=(
 	"postgresql-15-pgtap:/usr/share/postgresql/15/extension/pgtap.control"
 	"libtap-parser-sourcehandler-pgtap-perl:/usr/bin/pg_prove"
 	"pgbouncer:/usr/sbin/pgbouncer"
+	# the Debian package (debian/, test/suites/debian_package.sh)
+	"dpkg-dev:/usr/bin/dpkg-buildpackage"
+	"debhelper:/usr/bin/dh"
+	"postgresql-server-dev-all:/usr/share/perl5/Debian/Debhelper/Sequence/pgxs_loop.pm"
 )
 
 
