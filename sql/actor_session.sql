@@ -29,8 +29,8 @@ SELECT cmp.create_user(login => 'sess_account', email => 'sess.account@example.c
 	context_level => 'ACCOUNT', account_id => 1, db_role => 'regress_ro_mapped');
 SELECT cmp.create_user(login => 'sess_locked', email => 'sess.locked@example.com',
 	context_level => 'CSP');
-UPDATE cmp.app_user SET status = 'LOCKED' WHERE login = 'sess_locked';
-INSERT INTO cmp.app_user (login, email, context_level, domain, account_id)
+UPDATE cmp.app_user_data SET status = 'LOCKED' WHERE login = 'sess_locked';
+INSERT INTO cmp.app_user_data (login, email, context_level, domain, account_id)
 VALUES ('sess_customer', 'sess.customer@example.com', 'CUSTOMER', 'ENTERPRISE', 1)
 RETURNING user_id;
 INSERT INTO cmp.customer (account_id, account_type, customer_number, name, status, admin_user_id, activated_at)

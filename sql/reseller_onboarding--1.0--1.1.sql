@@ -274,3 +274,53 @@ COMMENT ON TABLE cmp.customer_status_history IS
 	'every lifecycle transition of every customer: from, to, when, which CMP user, which database role, why';
 COMMENT ON TABLE cmp.sim_assignment_history IS
 	'every move of a SIM card between its account and customers, one row per SIM per call';
+
+-- ---------------------------------------------------------------------------
+-- Masking (SPEC §5): rows a tenant may read never name what it may not see.
+-- app_user and sim_assignment_history become views over the tables, which
+-- no role but the owner reads any more:
+--  - a move to or from a customer the reader cannot see shows NULL for that
+--    customer (the same folded condition as the policies: for a customer
+--    user, customer_id = its customer);
+--  - db_role and db_role_oid show only to CSP users (and the system actor)
+--    and to the user itself.
+-- The views are security barriers: a reader's own functions in a WHERE
+-- clause see only the rows and values the view shows. They run with the
+-- owner's rights (a security_invoker view would need SELECT on the table
+-- behind it, which would show what the view hides), so each carries the
+-- table's visibility condition itself; the tables keep their policies.
+-- ---------------------------------------------------------------------------
+ALTER TABLE cmp.app_user RENAME TO app_user_data;
+ALTER TABLE cmp.sim_assignment_history RENAME TO sim_assignment_history_data;
+REVOKE SELECT ON cmp.app_user_data, cmp.sim_assignment_history_data FROM PUBLIC;
+COMMENT ON TABLE cmp.app_user_data IS
+	'internal: the CMP users; read them through the view cmp.app_user';
+COMMENT ON TABLE cmp.sim_assignment_history_data IS
+	'internal: every move of a SIM card; read them through the view cmp.sim_assignment_history';
+
+CREATE VIEW cmp.app_user WITH (security_barrier) AS
+SELECT u.user_id, u.login, u.email, u.full_name, u.is_admin, u.status,
+	   CASE WHEN (SELECT cmp.actor_is_csp()) OR u.user_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_id())
+			THEN u.db_role END AS db_role,
+	   u.context_level, u.domain, u.account_id,
+	   u.created_at, u.created_by, u.updated_at, u.updated_by,
+	   CASE WHEN (SELECT cmp.actor_is_csp()) OR u.user_id OPERATOR(pg_catalog.=) (SELECT cmp.actor_id())
+			THEN u.db_role_oid END AS db_role_oid
+  FROM cmp.app_user_data u
+ WHERE cmp.actor_sees(u.account_id, NULL) OR cmp.actor_sees_user(u.user_id);
+
+CREATE VIEW cmp.sim_assignment_history WITH (security_barrier) AS
+SELECT h.history_id, h.iccid, h.account_id,
+	   CASE WHEN cmp.actor_sees(h.account_id, h.from_customer_id)
+			THEN h.from_customer_id END AS from_customer_id,
+	   CASE WHEN cmp.actor_sees(h.account_id, h.to_customer_id)
+			THEN h.to_customer_id END AS to_customer_id,
+	   h.changed_at, h.changed_by
+  FROM cmp.sim_assignment_history_data h
+ WHERE cmp.actor_sees(h.account_id, h.from_customer_id, h.to_customer_id);
+
+GRANT SELECT ON cmp.app_user, cmp.sim_assignment_history TO PUBLIC;
+COMMENT ON VIEW cmp.app_user IS
+	'the CMP users the actor sees; another user''s db_role reads NULL to tenants';
+COMMENT ON VIEW cmp.sim_assignment_history IS
+	'every move of a SIM card between its account and customers, one row per SIM per call; a customer the reader cannot see reads NULL';

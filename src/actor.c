@@ -118,13 +118,13 @@ static MemoryContext ResolvedContext = NULL;	/* reset at each resolution */
 static KeptPlan user_by_id = {
 	"SELECT u.user_id, u.context_level::text, u.account_id, u.is_admin,"
 	"       u.status::text OPERATOR(pg_catalog.=) 'ACTIVE'"
-	"  FROM cmp.app_user u WHERE u.user_id OPERATOR(pg_catalog.=) $1",
+	"  FROM cmp.app_user_data u WHERE u.user_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 static KeptPlan user_by_role = {
 	"SELECT u.user_id, u.context_level::text, u.account_id, u.is_admin,"
 	"       u.status::text OPERATOR(pg_catalog.=) 'ACTIVE'"
-	"  FROM cmp.app_user u WHERE u.db_role OPERATOR(pg_catalog.=) $1"
+	"  FROM cmp.app_user_data u WHERE u.db_role OPERATOR(pg_catalog.=) $1"
 	"   AND u.db_role_oid OPERATOR(pg_catalog.=) $2",
 	2, {NAMEOID, OIDOID}
 };
@@ -145,7 +145,7 @@ static KeptPlan visible_users = {
 static KeptPlan whoami_user = {
 	"SELECT u.login, pg_catalog.array_agg(uc.customer_id ORDER BY uc.customer_id)"
 	"         FILTER (WHERE uc.customer_id IS NOT NULL)"
-	"  FROM cmp.app_user u"
+	"  FROM cmp.app_user_data u"
 	"  LEFT JOIN cmp.user_customer uc ON uc.user_id OPERATOR(pg_catalog.=) u.user_id"
 	" WHERE u.user_id OPERATOR(pg_catalog.=) $1 GROUP BY u.login",
 	1, {INT8OID}

@@ -154,7 +154,7 @@ static KeptPlan customer_sims = {
 static KeptPlan delete_customer_row = {
 	"WITH gone AS (DELETE FROM cmp.user_customer uc"
 	"               WHERE uc.customer_id OPERATOR(pg_catalog.=) $1 RETURNING uc.user_id),"
-	" orphans AS (DELETE FROM cmp.app_user u USING gone"
+	" orphans AS (DELETE FROM cmp.app_user_data u USING gone"
 	"              WHERE u.user_id OPERATOR(pg_catalog.=) gone.user_id"
 	"                AND NOT EXISTS (SELECT 1 FROM cmp.user_customer o"
 	"                                 WHERE o.user_id OPERATOR(pg_catalog.=) u.user_id"

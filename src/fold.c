@@ -27,8 +27,8 @@
  * users on whether they have one customer), which changes only when the
  * session's actor does.  Plans are kept across changes of actor of the same
  * kind; a change of kind marks the plans folded for the old one invalid,
- * in this backend only (each plan carries a plan invalidation item for the
- * value function of its shape: its mark), and a customer user whose number
+ * in this backend only (each plan carries a plan invalidation item derived
+ * from the value function of its shape: its mark), and a customer user whose number
  * of customers moved across one marks the plans of the other shape
  * invalid.  Nothing else ever replans.
  *
@@ -137,10 +137,21 @@ FuncOid(const char *name, int nargs, Oid *argtypes)
 						  nargs, argtypes, false);
 }
 
+/*
+ * A plan's mark of its shape: a function-cache invalidation item whose
+ * hash is derived from the shape's value function but is not that
+ * function's own.  The planner itself adds an item with the function's
+ * hash to every plan that calls it (a view's CASE may call
+ * cmp.actor_is_csp()), which must not be taken for a mark.  The plan cache
+ * compares nothing but the hash, so a mark invalidates exactly the plans
+ * that carry it.
+ */
+#define MARK_SALT 0x9e3779b9U
+
 static uint32
-ProcHash(Oid oid)
+MarkOf(Oid oid)
 {
-	return GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(oid));
+	return GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(oid)) ^ MARK_SALT;
 }
 
 static const Funcs *
@@ -159,10 +170,10 @@ GetFuncs(void)
 
 			funcs.gate = FuncOid("actor_gate", 1, &boolarg);
 		}
-		funcs.account_id_hash = ProcHash(funcs.account_id);
-		funcs.is_csp_hash = ProcHash(funcs.is_csp);
-		funcs.customer_id_hash = ProcHash(funcs.customer_id);
-		funcs.customer_ids_hash = ProcHash(funcs.customer_ids);
+		funcs.account_id_hash = MarkOf(funcs.account_id);
+		funcs.is_csp_hash = MarkOf(funcs.is_csp);
+		funcs.customer_id_hash = MarkOf(funcs.customer_id);
+		funcs.customer_ids_hash = MarkOf(funcs.customer_ids);
 		funcs.valid = true;
 	}
 	return &funcs;
@@ -177,11 +188,11 @@ ForgetFuncs(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 /*
- * Mark invalid, in this backend only, every cached plan that calls the
- * function of this hash: the plan cache replans them at their next use.
+ * Mark invalid, in this backend only, every cached plan that carries this
+ * mark: the plan cache replans them at their next use.
  */
 static void
-InvalidatePlansCalling(uint32 hash)
+InvalidatePlansMarked(uint32 hash)
 {
 	if (!funcs.valid)
 		return;					/* nothing was folded with these functions */
@@ -194,10 +205,10 @@ InvalidatePlansCalling(uint32 hash)
 static void
 InvalidateFolded(void)
 {
-	InvalidatePlansCalling(funcs.is_csp_hash);
-	InvalidatePlansCalling(funcs.account_id_hash);
-	InvalidatePlansCalling(funcs.customer_id_hash);
-	InvalidatePlansCalling(funcs.customer_ids_hash);
+	InvalidatePlansMarked(funcs.is_csp_hash);
+	InvalidatePlansMarked(funcs.account_id_hash);
+	InvalidatePlansMarked(funcs.customer_id_hash);
+	InvalidatePlansMarked(funcs.customer_ids_hash);
 	folded_kind = -1;
 }
 
@@ -240,9 +251,9 @@ ActorChanged(int kind, int ncustomers)
 	{
 		/* a customer user of the other shape: those plans go */
 		if (ncustomers != 1)
-			InvalidatePlansCalling(funcs.customer_id_hash);
+			InvalidatePlansMarked(funcs.customer_id_hash);
 		if (ncustomers < 0 || ncustomers == 1)
-			InvalidatePlansCalling(funcs.customer_ids_hash);
+			InvalidatePlansMarked(funcs.customer_ids_hash);
 	}
 }
 
@@ -274,9 +285,9 @@ PlanningShape(void)
 		if (folded_kind >= 0 && folded_kind != ShapeKind(shape))
 			InvalidateFolded();
 		else if (shape == SHAPE_CUSTOMER)
-			InvalidatePlansCalling(funcs.customer_ids_hash);
+			InvalidatePlansMarked(funcs.customer_ids_hash);
 		else if (shape == SHAPE_CUSTOMERS)
-			InvalidatePlansCalling(funcs.customer_id_hash);
+			InvalidatePlansMarked(funcs.customer_id_hash);
 		folded_kind = ShapeKind(shape);
 		planning->shape = shape;
 		planning->folded = true;
@@ -490,7 +501,7 @@ actor_customer_id(PG_FUNCTION_ARGS)
 	if (a.kind != ACTOR_CUSTOMER || a.ncustomers == 0)
 		PG_RETURN_NULL();
 	if (a.ncustomers > 1)
-		InvalidatePlansCalling(GetFuncs()->customer_id_hash);
+		InvalidatePlansMarked(GetFuncs()->customer_id_hash);
 	PG_RETURN_INT64(a.customer_ids[0]);
 }
 
@@ -546,7 +557,7 @@ actor_customer_ids(PG_FUNCTION_ARGS)
 		PG_RETURN_ARRAYTYPE_P(Int8Array(NULL, 0));
 	/* one customer: the next planning gives the shape that walks its index in order */
 	if (a.ncustomers == 1)
-		InvalidatePlansCalling(GetFuncs()->customer_ids_hash);
+		InvalidatePlansMarked(GetFuncs()->customer_ids_hash);
 	PG_RETURN_ARRAYTYPE_P(Int8Array(a.customer_ids, a.ncustomers));
 }
 
@@ -603,8 +614,8 @@ FoldPlanner(Query *parse, const char *query_string, int cursorOptions,
 		const Funcs *f = GetFuncs();
 
 		/*
-		 * The shape's mark: the hash of the value function it calls, or of
-		 * all four for nobody's.  A change of kind or of shape marks the
+		 * The shape's mark (MarkOf its value function), or all four for
+		 * nobody's.  A change of kind or of shape marks the
 		 * plan invalid through it, and the executor hook reads the shape
 		 * from it.
 		 */

@@ -35,7 +35,7 @@ static KeptPlan release_sims = {
 	"   UPDATE cmp.sim_card s SET customer_id = NULL, assigned_at = NULL"
 	"    WHERE s.customer_id OPERATOR(pg_catalog.=) $1"
 	"   RETURNING s.iccid, s.account_id)"
-	" INSERT INTO cmp.sim_assignment_history (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
+	" INSERT INTO cmp.sim_assignment_history_data (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
 	" SELECT m.iccid, m.account_id, $1, NULL, $2 FROM moved m",
 	2, {INT8OID, INT8OID}
 };
@@ -46,11 +46,11 @@ static KeptPlan release_sims = {
 static KeptPlan active_admin = {
 	"SELECT COALESCE("
 	"   (SELECT u.user_id FROM cmp.customer c"
-	"      JOIN cmp.app_user u ON u.user_id OPERATOR(pg_catalog.=) c.admin_user_id"
+	"      JOIN cmp.app_user_data u ON u.user_id OPERATOR(pg_catalog.=) c.admin_user_id"
 	"     WHERE c.customer_id OPERATOR(pg_catalog.=) $1"
 	"       AND u.status OPERATOR(pg_catalog.=) 'ACTIVE'),"
 	"   (SELECT pg_catalog.min(u.user_id) FROM cmp.user_customer uc"
-	"      JOIN cmp.app_user u ON u.user_id OPERATOR(pg_catalog.=) uc.user_id"
+	"      JOIN cmp.app_user_data u ON u.user_id OPERATOR(pg_catalog.=) uc.user_id"
 	"     WHERE uc.customer_id OPERATOR(pg_catalog.=) $1 AND u.is_admin"
 	"       AND u.status OPERATOR(pg_catalog.=) 'ACTIVE'))",
 	1, {INT8OID}

@@ -259,7 +259,7 @@ static KeptPlan assign_free = {
 	"     FROM free f"
 	"    WHERE s.iccid OPERATOR(pg_catalog.=) f.iccid"
 	"   RETURNING s.iccid)"
-	" INSERT INTO cmp.sim_assignment_history (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
+	" INSERT INTO cmp.sim_assignment_history_data (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
 	" SELECT m.iccid, $3, NULL, $2, $4 FROM moved m",
 	4, {TEXTARRAYOID, INT8OID, INT8OID, INT8OID}, true
 };
@@ -280,7 +280,7 @@ static KeptPlan assign_any = {
 	"    WHERE s.iccid OPERATOR(pg_catalog.=) o.iccid"
 	"      AND (o.customer_id IS NULL OR o.customer_id OPERATOR(pg_catalog.<>) $2)"
 	"   RETURNING s.iccid, o.customer_id AS from_customer_id)"
-	" INSERT INTO cmp.sim_assignment_history (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
+	" INSERT INTO cmp.sim_assignment_history_data (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
 	" SELECT m.iccid, $3, m.from_customer_id, $2, $4 FROM moved m",
 	4, {TEXTARRAYOID, INT8OID, INT8OID, INT8OID}
 };
@@ -296,7 +296,7 @@ static KeptPlan unassign = {
 	"     FROM old o"
 	"    WHERE s.iccid OPERATOR(pg_catalog.=) o.iccid"
 	"   RETURNING s.iccid, s.account_id, o.customer_id AS from_customer_id)"
-	" INSERT INTO cmp.sim_assignment_history (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
+	" INSERT INTO cmp.sim_assignment_history_data (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
 	" SELECT m.iccid, m.account_id, m.from_customer_id, NULL, $3 FROM moved m",
 	3, {TEXTARRAYOID, INT8OID, INT8OID}
 };

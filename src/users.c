@@ -18,24 +18,24 @@ static KeptPlan account_exists = {
 	1, {INT8OID}
 };
 static KeptPlan login_taken = {
-	"SELECT 1 FROM cmp.app_user"
+	"SELECT 1 FROM cmp.app_user_data"
 	" WHERE pg_catalog.lower(login) OPERATOR(pg_catalog.=) pg_catalog.lower($1)",
 	1, {TEXTOID}
 };
 static KeptPlan role_taken = {
-	"SELECT user_id FROM cmp.app_user WHERE db_role OPERATOR(pg_catalog.=) $1"
+	"SELECT user_id FROM cmp.app_user_data WHERE db_role OPERATOR(pg_catalog.=) $1"
 	"   AND db_role_oid OPERATOR(pg_catalog.=) $2",
 	2, {NAMEOID, OIDOID}
 };
 /* a mapping left by a dropped role of the same name maps nobody; it goes */
 static KeptPlan release_stale_role = {
-	"UPDATE cmp.app_user SET db_role = NULL, db_role_oid = NULL"
+	"UPDATE cmp.app_user_data SET db_role = NULL, db_role_oid = NULL"
 	" WHERE db_role OPERATOR(pg_catalog.=) $1"
 	"   AND db_role_oid OPERATOR(pg_catalog.<>) $2",
 	2, {NAMEOID, OIDOID}
 };
 static KeptPlan insert_user = {
-	"INSERT INTO cmp.app_user AS u (login, email, full_name, is_admin, db_role,"
+	"INSERT INTO cmp.app_user_data AS u (login, email, full_name, is_admin, db_role,"
 	"   context_level, domain, account_id, created_by, db_role_oid)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 	" RETURNING u.user_id, pg_catalog.to_jsonb(u.*)",
@@ -258,7 +258,7 @@ static KeptPlan lock_user = {
 	"                WHERE uc.user_id OPERATOR(pg_catalog.=) u.user_id"
 	"                  AND uc.customer_id OPERATOR(pg_catalog.=) ANY ($2)"
 	"                  AND c.status OPERATOR(pg_catalog.=) 'ACTIVE')"
-	"  FROM cmp.app_user u WHERE u.user_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	"  FROM cmp.app_user_data u WHERE u.user_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 	2, {INT8OID, INT8ARRAYOID}
 };
 static KeptPlan insert_assignments = {
@@ -282,7 +282,7 @@ static KeptPlan delete_assignments = {
 	2, {INT8OID, INT8ARRAYOID}
 };
 static KeptPlan update_user_status = {
-	"UPDATE cmp.app_user SET status = $2, updated_at = pg_catalog.now(), updated_by = $3"
+	"UPDATE cmp.app_user_data SET status = $2, updated_at = pg_catalog.now(), updated_by = $3"
 	" WHERE user_id OPERATOR(pg_catalog.=) $1",
 	3, {INT8OID, TEXTOID, INT8OID}
 };

@@ -44,12 +44,12 @@ SELECT cmp.create_user(login => 'act_csp2', email => 'act.csp2@example.com',
 	context_level => 'CSP') AS csp2 \gset
 SELECT cmp.create_user(login => 'act_csp_locked', email => 'act.csplk@example.com',
 	context_level => 'CSP') AS csp_lk \gset
-UPDATE cmp.app_user SET status = 'LOCKED' WHERE user_id = :csp_lk;
+UPDATE cmp.app_user_data SET status = 'LOCKED' WHERE user_id = :csp_lk;
 SELECT cmp.create_user(login => 'act_acc_r', email => 'act.acc.r@example.com',
 	context_level => 'ACCOUNT', account_id => :acct_r, is_admin => true) AS acc_r \gset
 SELECT cmp.create_user(login => 'act_acc_s', email => 'act.acc.s@example.com',
 	context_level => 'ACCOUNT', account_id => :acct_s, db_role => 'ro_act_mapped') AS acc_s \gset
-INSERT INTO cmp.app_user (login, email, context_level, domain, account_id)
+INSERT INTO cmp.app_user_data (login, email, context_level, domain, account_id)
 VALUES ('act_cu_a', 'act.cu.a@example.com', 'CUSTOMER', 'ENTERPRISE', :acct_r)
 RETURNING user_id AS cu_a \gset
 INSERT INTO cmp.customer (account_id, account_type, customer_number, name, status)
@@ -311,7 +311,7 @@ SELECT cmp.set_actor(:csp2, false);
 SELECT is((SELECT count(*) FROM cmp.account), 2::bigint,
 	'cache: a CSP user sees both accounts (control)');
 RESET ROLE;
-UPDATE cmp.app_user SET status = 'LOCKED' WHERE user_id = :csp2;
+UPDATE cmp.app_user_data SET status = 'LOCKED' WHERE user_id = :csp2;
 SET ROLE ro_act_app;
 SELECT is((SELECT count(*) FROM cmp.account), 0::bigint,
 	'cache: a user locked while it is the actor sees nothing any more');
@@ -353,8 +353,8 @@ PREPARE remap_q AS SELECT coalesce(pg_catalog.array_agg(account_id)::text, '{}')
 EXECUTE remap_q \gset remap1_
 RESET ROLE;
 -- the role is mapped to the ACCOUNT user of the other account instead
-UPDATE cmp.app_user SET db_role = NULL WHERE user_id = :acc_s;
-UPDATE cmp.app_user SET db_role = 'ro_act_mapped' WHERE user_id = :acc_r;
+UPDATE cmp.app_user_data SET db_role = NULL WHERE user_id = :acc_s;
+UPDATE cmp.app_user_data SET db_role = 'ro_act_mapped' WHERE user_id = :acc_r;
 SET ROLE ro_act_mapped;
 EXECUTE remap_q \gset remap2_
 SELECT is(cmp.actor_id(), :acc_r::bigint,
@@ -363,13 +363,13 @@ SELECT set_eq('SELECT account_id FROM cmp.account', ARRAY[:acct_r]::bigint[],
 	'cache: a role remapped while in use sees its new user''s account at once');
 RESET ROLE;
 DEALLOCATE remap_q;
-UPDATE cmp.app_user SET db_role = NULL WHERE user_id = :acc_r;
+UPDATE cmp.app_user_data SET db_role = NULL WHERE user_id = :acc_r;
 SET ROLE ro_act_mapped;
 SELECT is(cmp.actor_id(), NULL, 'cache: a role unmapped while in use acts as nobody at once');
 SELECT is((SELECT count(*) FROM cmp.account), 0::bigint,
 	'cache: a role unmapped while in use sees nothing at once');
 RESET ROLE;
-UPDATE cmp.app_user SET db_role = 'ro_act_mapped' WHERE user_id = :acc_s;
+UPDATE cmp.app_user_data SET db_role = 'ro_act_mapped' WHERE user_id = :acc_s;
 SELECT is(:'remap1_ids'::text, '{' || :acct_s || '}',
 	'cache: a statement prepared by a mapped role shows its user''s account (control)');
 SELECT is(:'remap2_ids'::text, '{' || :acct_r || '}',

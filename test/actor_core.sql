@@ -12,7 +12,7 @@
 -- are installed, connected as a superuser.
 
 BEGIN;
-SELECT plan(40);
+SELECT plan(42);
 
 CREATE ROLE ro_core_app NOLOGIN;
 CREATE ROLE ro_core_nobody NOLOGIN;
@@ -123,12 +123,12 @@ SET ROLE ro_core_app;
 SELECT cmp.set_actor(:cu1);
 SELECT is((SELECT count(*) FROM cmp.sim_card), 4::bigint, 'control: the one-customer user counts its SIMs');
 RESET ROLE;
-UPDATE cmp.app_user SET status = 'LOCKED' WHERE user_id = :cu1;
+UPDATE cmp.app_user_data SET status = 'LOCKED' WHERE user_id = :cu1;
 SET ROLE ro_core_app;
 SELECT is((SELECT count(*) FROM cmp.sim_card), 0::bigint,
 	'locked: a customer user locked meanwhile counts no SIMs at its next statement');
 RESET ROLE;
-UPDATE cmp.app_user SET status = 'ACTIVE' WHERE user_id = :cu1;
+UPDATE cmp.app_user_data SET status = 'ACTIVE' WHERE user_id = :cu1;
 
 -- ---- the folded conditions ---------------------------------------------------
 SET ROLE ro_core_app;
@@ -175,6 +175,16 @@ SELECT cmp.set_actor(:csp);
 SELECT is(cmp.actor_is_csp(), true, 'values: a CSP user is one');
 SELECT cmp.clear_actor();
 SELECT is(cmp.actor_is_csp(), false, 'values: nobody is no CSP user');
+RESET ROLE;
+
+-- a query that calls a value function itself is no plan of that function's shape
+SET ROLE ro_core_app;
+SELECT cmp.set_actor(:cu1);
+SELECT lives_ok($$SELECT cmp.actor_is_csp(), cmp.actor_account_id(), pg_catalog.count(*) FROM cmp.sim_card$$,
+	'marks: a customer user''s query that calls cmp.actor_is_csp() and cmp.actor_account_id() is not refused');
+SELECT is((SELECT pg_catalog.count(*) FROM cmp.sim_card WHERE cmp.actor_is_csp() IS FALSE), 4::bigint,
+	'marks: ... and shows the customer user''s SIMs');
+SELECT cmp.clear_actor();
 RESET ROLE;
 
 -- ---- a CSP user's gate: skipped while true, honoured when false ----------

@@ -21,13 +21,14 @@ CREATE SCHEMA t;
 GRANT USAGE ON SCHEMA t TO ro_t_cu_app;
 
 -- Ids by name.  SECURITY DEFINER (owned by the superuser, which bypasses row-
--- level security), so that a test can name an object its actor cannot see.
+-- level security; users are read from the table behind the masking view),
+-- so that a test can name an object its actor cannot see.
 CREATE FUNCTION t.aid(text) RETURNS bigint LANGUAGE sql SECURITY DEFINER
 	SET search_path = pg_catalog
 	AS $$SELECT account_id FROM cmp.account WHERE account_number = $1$$;
 CREATE FUNCTION t.uid(text) RETURNS bigint LANGUAGE sql SECURITY DEFINER
 	SET search_path = pg_catalog
-	AS $$SELECT user_id FROM cmp.app_user WHERE login = $1$$;
+	AS $$SELECT user_id FROM cmp.app_user_data WHERE login = $1$$;
 CREATE FUNCTION t.cid(text) RETURNS bigint LANGUAGE sql SECURITY DEFINER
 	SET search_path = pg_catalog
 	AS $$SELECT customer_id FROM cmp.customer WHERE name = $1$$;
@@ -36,16 +37,16 @@ CREATE FUNCTION t.cid(text) RETURNS bigint LANGUAGE sql SECURITY DEFINER
 CREATE FUNCTION t.assigned(text) RETURNS bigint[] LANGUAGE sql SECURITY DEFINER
 	SET search_path = pg_catalog
 	AS $$SELECT coalesce(array_agg(uc.customer_id ORDER BY uc.customer_id), '{}')
-	       FROM cmp.user_customer uc JOIN cmp.app_user u USING (user_id)
+	       FROM cmp.user_customer uc JOIN cmp.app_user_data u USING (user_id)
 	      WHERE u.login = $1$$;
 CREATE FUNCTION t.audits(op text, login text) RETURNS bigint LANGUAGE sql SECURITY DEFINER
 	SET search_path = pg_catalog
 	AS $$SELECT count(*) FROM cmp.audit_log a
-	      WHERE a.operation = $1 AND a.resource_id = (SELECT user_id::text FROM cmp.app_user WHERE login = $2)$$;
+	      WHERE a.operation = $1 AND a.resource_id = (SELECT user_id::text FROM cmp.app_user_data WHERE login = $2)$$;
 CREATE FUNCTION t.counts() RETURNS text LANGUAGE sql SECURITY DEFINER
 	SET search_path = pg_catalog
 	AS $$SELECT format('app_user=%s user_customer=%s audit_log=%s',
-	                   (SELECT count(*) FROM cmp.app_user),
+	                   (SELECT count(*) FROM cmp.app_user_data),
 	                   (SELECT count(*) FROM cmp.user_customer),
 	                   (SELECT count(*) FROM cmp.audit_log))$$;
 
@@ -570,7 +571,7 @@ SELECT is((SELECT count(*) FROM cmp.sim_card), 4::bigint,
 	'locked actor: once unlocked, the same session sees the SIMs again');
 
 -- the same, with the lock written by hand: the actor setting never changes
-SELECT t.by_hand($$UPDATE cmp.app_user SET status = 'LOCKED' WHERE login = 'adm1'$$);
+SELECT t.by_hand($$UPDATE cmp.app_user_data SET status = 'LOCKED' WHERE login = 'adm1'$$);
 SELECT is((SELECT count(*) FROM cmp.sim_card), 0::bigint,
 	'locked actor: a lock written to cmp.app_user by hand hides every SIM at once');
 SELECT is((SELECT count(*) FROM cmp.customer), 0::bigint,
@@ -579,7 +580,7 @@ SELECT throws_ok(
 	$$SELECT cmp.set_user_status(t.uid('cu1'), 'ACTIVE')$$,
 	'42501', NULL,
 	'locked actor: after a lock written by hand the actor may change nothing');
-SELECT t.by_hand($$UPDATE cmp.app_user SET status = 'ACTIVE' WHERE login = 'adm1'$$);
+SELECT t.by_hand($$UPDATE cmp.app_user_data SET status = 'ACTIVE' WHERE login = 'adm1'$$);
 SELECT is((SELECT count(*) FROM cmp.sim_card), 4::bigint,
 	'locked actor: an unlock written by hand shows the SIMs again');
 

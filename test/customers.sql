@@ -553,7 +553,7 @@ SELECT results_eq(
 SET ROLE ro_t_app;
 SELECT cmp.set_actor(:acct1b, false) AS _ \gset
 RESET ROLE;
-UPDATE cmp.app_user SET status = 'LOCKED' WHERE user_id = :acct1b;
+UPDATE cmp.app_user_data SET status = 'LOCKED' WHERE user_id = :acct1b;
 SET ROLE ro_t_app;
 SELECT throws_ok(
 	format($$SELECT cmp.create_customer(account_id => %s, name => 'By Locked User')$$, :r1),

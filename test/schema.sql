@@ -37,12 +37,12 @@ SELECT has_schema('cmp', 'schema cmp exists');
 
 SELECT has_table('cmp', 'account', 'table cmp.account exists');
 SELECT has_table('cmp', 'customer', 'table cmp.customer exists');
-SELECT has_table('cmp', 'app_user', 'table cmp.app_user exists');
+SELECT has_view('cmp', 'app_user', 'view cmp.app_user exists (over the table cmp.app_user_data)');
 SELECT has_table('cmp', 'user_customer', 'table cmp.user_customer exists');
 SELECT has_table('cmp', 'sim_card', 'table cmp.sim_card exists');
 SELECT has_table('cmp', 'customer_status_transition', 'table cmp.customer_status_transition exists');
 SELECT has_table('cmp', 'customer_status_history', 'table cmp.customer_status_history exists');
-SELECT has_table('cmp', 'sim_assignment_history', 'table cmp.sim_assignment_history exists');
+SELECT has_view('cmp', 'sim_assignment_history', 'view cmp.sim_assignment_history exists (over the table cmp.sim_assignment_history_data)');
 SELECT has_table('cmp', 'audit_log', 'table cmp.audit_log exists');
 SELECT has_view('cmp', 'sim_grid', 'view cmp.sim_grid exists');
 SELECT has_view('cmp', 'customer_overview', 'view cmp.customer_overview exists');
@@ -287,7 +287,7 @@ VALUES (901, 'S-A', 'Standard A', 'STANDARD', NULL, NULL, NULL),
        (902, 'R-B', 'Reseller B', 'RESELLER', true, 'PDF', 15),
        (903, 'R-C', 'Reseller C', 'RESELLER', false, 'RAW', 1);
 
-INSERT INTO cmp.app_user (user_id, login, email, context_level, domain, account_id, is_admin)
+INSERT INTO cmp.app_user_data (user_id, login, email, context_level, domain, account_id, is_admin)
 VALUES (911, 'csp.one', 'csp.one@example.com', 'CSP', 'CSP', NULL, true),
        (912, 'acct.b', 'acct.b@example.com', 'ACCOUNT', 'ENTERPRISE', 902, true),
        (913, 'cust.a', 'cust.a@example.com', 'CUSTOMER', 'ENTERPRISE', 901, true),
@@ -369,36 +369,36 @@ SELECT is_empty(
 -- ---- rule 3: users of customer contexts are ENTERPRISE users --------------
 
 SELECT throws_ok(
-	$$INSERT INTO cmp.app_user (login, email, context_level, domain, account_id)
+	$$INSERT INTO cmp.app_user_data (login, email, context_level, domain, account_id)
 	  VALUES ('cust.csp.domain', 'x1@example.com', 'CUSTOMER', 'CSP', 901)$$,
 	'23514', NULL,
 	'rule 3: a CUSTOMER user with domain CSP is refused (23514)');
 SELECT lives_ok(
-	$$INSERT INTO cmp.app_user (login, email, context_level, domain, account_id)
+	$$INSERT INTO cmp.app_user_data (login, email, context_level, domain, account_id)
 	  VALUES ('cust.csp.domain', 'x1@example.com', 'CUSTOMER', 'ENTERPRISE', 901)$$,
 	'rule 3 control: the same CUSTOMER user with domain ENTERPRISE is accepted');
 SELECT throws_ok(
-	$$INSERT INTO cmp.app_user (login, email, context_level, domain, account_id)
+	$$INSERT INTO cmp.app_user_data (login, email, context_level, domain, account_id)
 	  VALUES ('acct.csp.domain', 'x2@example.com', 'ACCOUNT', 'CSP', 901)$$,
 	'23514', NULL,
 	'rule 3: an ACCOUNT user with domain CSP is refused (23514)');
 SELECT throws_ok(
-	$$INSERT INTO cmp.app_user (login, email, context_level, domain, account_id)
+	$$INSERT INTO cmp.app_user_data (login, email, context_level, domain, account_id)
 	  VALUES ('csp.ent.domain', 'x3@example.com', 'CSP', 'ENTERPRISE', NULL)$$,
 	'23514', NULL,
 	'a CSP user has domain CSP: domain ENTERPRISE is refused (23514)');
 SELECT throws_ok(
-	$$INSERT INTO cmp.app_user (login, email, context_level, domain, account_id)
+	$$INSERT INTO cmp.app_user_data (login, email, context_level, domain, account_id)
 	  VALUES ('csp.with.account', 'x4@example.com', 'CSP', 'CSP', 901)$$,
 	'23514', NULL,
 	'a CSP user with an account is refused (23514)');
 SELECT throws_ok(
-	$$INSERT INTO cmp.app_user (login, email, context_level, domain, account_id)
+	$$INSERT INTO cmp.app_user_data (login, email, context_level, domain, account_id)
 	  VALUES ('cust.without.account', 'x5@example.com', 'CUSTOMER', 'ENTERPRISE', NULL)$$,
 	'23514', NULL,
 	'a CUSTOMER user without an account is refused (23514)');
 SELECT throws_ok(
-	$$UPDATE cmp.app_user SET domain = 'CSP' WHERE user_id = 914$$,
+	$$UPDATE cmp.app_user_data SET domain = 'CSP' WHERE user_id = 914$$,
 	'23514', NULL,
 	'rule 3: changing a CUSTOMER user''s domain to CSP by UPDATE is refused (23514)');
 
@@ -498,11 +498,11 @@ SELECT throws_ok(
 	'23514', NULL,
 	'only CUSTOMER users are assigned: a CSP user claiming context CSP is refused (23514)');
 SELECT throws_ok(
-	$$UPDATE cmp.app_user SET account_id = 901 WHERE user_id = 914$$,
+	$$UPDATE cmp.app_user_data SET account_id = 901 WHERE user_id = 914$$,
 	'23503', NULL,
 	'rule 4: moving an assigned customer user to another account by UPDATE is refused (23503)');
 SELECT throws_ok(
-	$$UPDATE cmp.app_user SET context_level = 'ACCOUNT' WHERE user_id = 914$$,
+	$$UPDATE cmp.app_user_data SET context_level = 'ACCOUNT' WHERE user_id = 914$$,
 	'23503', NULL,
 	'an assigned customer user cannot become an ACCOUNT user by UPDATE (23503)');
 
@@ -585,16 +585,16 @@ SELECT throws_ok(
 -- ---- uniqueness --------------------------------------------------------------
 
 SELECT lives_ok(
-	$$INSERT INTO cmp.app_user (login, email, context_level, domain)
+	$$INSERT INTO cmp.app_user_data (login, email, context_level, domain)
 	  VALUES ('Alice', 'alice@example.com', 'CSP', 'CSP')$$,
 	'login control: login Alice is accepted');
 SELECT throws_ok(
-	$$INSERT INTO cmp.app_user (login, email, context_level, domain)
+	$$INSERT INTO cmp.app_user_data (login, email, context_level, domain)
 	  VALUES ('ALICE', 'alice2@example.com', 'CSP', 'CSP')$$,
 	'23505', NULL,
 	'a login differing only in case (ALICE vs Alice) is refused (23505)');
 SELECT throws_ok(
-	$$INSERT INTO cmp.app_user (login, email, context_level, domain, account_id)
+	$$INSERT INTO cmp.app_user_data (login, email, context_level, domain, account_id)
 	  VALUES ('alice', 'alice3@example.com', 'CUSTOMER', 'ENTERPRISE', 903)$$,
 	'23505', NULL,
 	'logins are unique across accounts and levels, regardless of case (23505)');

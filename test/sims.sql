@@ -20,13 +20,14 @@ CREATE SCHEMA t;
 GRANT USAGE ON SCHEMA t TO ro_t_sims_app;
 
 -- Ids by name.  SECURITY DEFINER (owned by the superuser, which bypasses row-
--- level security), so that a test can name an object its actor cannot see.
+-- level security; users are read from the table behind the masking view),
+-- so that a test can name an object its actor cannot see.
 CREATE FUNCTION t.aid(text) RETURNS bigint LANGUAGE sql SECURITY DEFINER
 	SET search_path = pg_catalog
 	AS $$SELECT account_id FROM cmp.account WHERE account_number = $1$$;
 CREATE FUNCTION t.uid(text) RETURNS bigint LANGUAGE sql SECURITY DEFINER
 	SET search_path = pg_catalog
-	AS $$SELECT user_id FROM cmp.app_user WHERE login = $1$$;
+	AS $$SELECT user_id FROM cmp.app_user_data WHERE login = $1$$;
 CREATE FUNCTION t.cid(text) RETURNS bigint LANGUAGE sql SECURITY DEFINER
 	SET search_path = pg_catalog
 	AS $$SELECT customer_id FROM cmp.customer WHERE name = $1$$;
@@ -55,7 +56,7 @@ CREATE FUNCTION t.history(n bigint) RETURNS text LANGUAGE sql SECURITY DEFINER
 	SET search_path = pg_catalog
 	AS $$SELECT coalesce(string_agg(coalesce(f.name, '-') || '>' || coalesce(o.name, '-'), ' '
 	                                ORDER BY h.history_id), '')
-	       FROM cmp.sim_assignment_history h
+	       FROM cmp.sim_assignment_history_data h
 	       LEFT JOIN cmp.customer f ON f.customer_id = h.from_customer_id
 	       LEFT JOIN cmp.customer o ON o.customer_id = h.to_customer_id
 	      WHERE h.iccid = t.iccid($1)$$;

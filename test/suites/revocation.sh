@@ -77,7 +77,7 @@ SET search_path = pg_catalog AS $$
 	SELECT count(*) FROM cmp.sim_card s
 	  JOIN cmp.user_customer uc ON uc.customer_id = s.customer_id AND uc.user_id = u
 	  JOIN cmp.customer c ON c.customer_id = s.customer_id AND c.status IN ('ACTIVE', 'SUSPENDED')
-	  JOIN cmp.app_user au ON au.user_id = u AND au.status = 'ACTIVE'
+	  JOIN cmp.app_user_data au ON au.user_id = u AND au.status = 'ACTIVE'
 $$;
 -- A PL/pgSQL reader with a cached plan; STABLE, so the same snapshot.
 CREATE FUNCTION race.plpgsql_seen() RETURNS bigint LANGUAGE plpgsql STABLE AS $$
