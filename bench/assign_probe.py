@@ -15,7 +15,7 @@ block that:
   4. times, with clock_timestamp(), either
        extension: n := cmp.assign_sims(customer_id => C, iccids => a)
        baseline:  WITH moved AS (UPDATE cmp.sim_card ... WHERE iccid = ANY (a)
-                  RETURNING ...) INSERT INTO cmp.sim_assignment_history ...
+                  RETURNING ...) INSERT INTO cmp.sim_assignment_history_data ...
   5. reports AFTER with the row count and seconds.
 
 Memory: a thread reads /proc/<backend pid>/status every 2 ms.  The peak
@@ -83,7 +83,7 @@ def block(args):
             f"    UPDATE cmp.sim_card s SET customer_id = {args.customer}, assigned_at = now()\n"
             "     WHERE s.iccid = ANY (a)\n"
             "    RETURNING s.iccid, s.account_id)\n"
-            "  INSERT INTO cmp.sim_assignment_history\n"
+            "  INSERT INTO cmp.sim_assignment_history_data\n"
             "         (iccid, account_id, from_customer_id, to_customer_id, changed_by)\n"
             f"  SELECT m.iccid, m.account_id, NULL, {args.customer}, {args.actor} FROM moved m;\n"
             "  GET DIAGNOSTICS n = ROW_COUNT;")

@@ -307,7 +307,7 @@ $$;
 \echo generate: customers with admin users (cmp.create_customer)
 CALL bench.create_customers();
 ANALYZE cmp.customer;
-ANALYZE cmp.app_user;
+ANALYZE cmp.app_user_data;
 ANALYZE cmp.user_customer;
 
 -- ---------------------------------------------------------------------------
@@ -323,7 +323,7 @@ DECLARE
 	chunk integer := 5000;
 	t0 timestamptz := clock_timestamp();
 BEGIN
-	SELECT p.users - (SELECT count(*) FROM cmp.app_user) INTO extra FROM bench.params p;
+	SELECT p.users - (SELECT count(*) FROM cmp.app_user_data) INTO extra FROM bench.params p;
 	IF extra <= 0 THEN
 		RAISE NOTICE 'create_customer_user: no extra users needed';
 		RETURN;

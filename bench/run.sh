@@ -349,9 +349,9 @@ if ((n_assign > 1000000)); then n_assign=1000000; fi
 reset_bulk() {
 	psql_su -c "UPDATE cmp.sim_card SET customer_id = NULL, assigned_at = NULL
 				 WHERE account_id = $c_bulk_account_id AND customer_id IS NOT NULL" \
-		-c "DELETE FROM cmp.sim_assignment_history WHERE account_id = $c_bulk_account_id" \
+		-c "DELETE FROM cmp.sim_assignment_history_data WHERE account_id = $c_bulk_account_id" \
 		-c "DELETE FROM cmp.audit_log WHERE account_id = $c_bulk_account_id AND operation = 'assign_sims'" \
-		-c "VACUUM cmp.sim_card, cmp.sim_assignment_history, cmp.audit_log" \
+		-c "VACUUM cmp.sim_card, cmp.sim_assignment_history_data, cmp.audit_log" \
 		-c "CHECKPOINT"
 }
 probe() { # SIDE [--explain FILE]
@@ -416,7 +416,7 @@ WITH acct AS (
 	 WHERE account_id = $A
 	RETURNING account_id, account_type, last_customer_number),
 adm AS (
-	INSERT INTO cmp.app_user (login, email, full_name, is_admin, context_level, domain, account_id, created_by)
+	INSERT INTO cmp.app_user_data (login, email, full_name, is_admin, context_level, domain, account_id, created_by)
 	VALUES ('bench.c' || :run || '-' || :client_id || '-' || :n || '.admin',
 			'admin' || :run || '-' || :client_id || '-' || :n || '@bench-customers.example',
 			'Bench Admin', true, 'CUSTOMER', 'ENTERPRISE', $A, $U)
@@ -444,7 +444,7 @@ SELECT $U, current_user, 'create_customer', 'customer', c.customer_id::text, c.a
   FROM c;
 EOF
 prep_writes() {
-	psql_su -c 'VACUUM cmp.account, cmp.customer, cmp.app_user, cmp.user_customer, cmp.customer_status_history, cmp.audit_log' \
+	psql_su -c 'VACUUM cmp.account, cmp.customer, cmp.app_user_data, cmp.user_customer, cmp.customer_status_history, cmp.audit_log' \
 		-c 'CHECKPOINT'
 }
 line create_customer "create_customer with admin user (2 clients)" tps ">=" 0.5

@@ -324,3 +324,137 @@ COMMENT ON VIEW cmp.app_user IS
 	'the CMP users the actor sees; another user''s db_role reads NULL to tenants';
 COMMENT ON VIEW cmp.sim_assignment_history IS
 	'every move of a SIM card between its account and customers, one row per SIM per call; a customer the reader cannot see reads NULL';
+
+-- ---------------------------------------------------------------------------
+-- \d+ as documentation: every column a reader sees has a comment.
+-- ---------------------------------------------------------------------------
+COMMENT ON COLUMN cmp.account.account_id IS 'the account''s id';
+COMMENT ON COLUMN cmp.account.account_number IS 'the account''s own number, unique (case-insensitive)';
+COMMENT ON COLUMN cmp.account.name IS 'the account''s name';
+COMMENT ON COLUMN cmp.account.account_type IS 'STANDARD or RESELLER; only a RESELLER account has billable customers';
+COMMENT ON COLUMN cmp.account.customer_invoice_creation IS 'reseller profile: whether invoices are created for its customers';
+COMMENT ON COLUMN cmp.account.customer_invoice_type IS 'reseller profile: the invoice format for its customers';
+COMMENT ON COLUMN cmp.account.customer_billing_cycle_day IS 'reseller profile: day of the month its customers are billed (1-28)';
+COMMENT ON COLUMN cmp.account.last_customer_number IS 'the last customer number handed out in this account';
+COMMENT ON COLUMN cmp.account.created_at IS 'when the account was created';
+COMMENT ON COLUMN cmp.account.created_by IS 'the CMP user who created it (NULL: the system actor)';
+
+COMMENT ON COLUMN cmp.app_user.user_id IS 'the user''s id';
+COMMENT ON COLUMN cmp.app_user.login IS 'login name, unique (case-insensitive)';
+COMMENT ON COLUMN cmp.app_user.email IS 'email address';
+COMMENT ON COLUMN cmp.app_user.full_name IS 'full name';
+COMMENT ON COLUMN cmp.app_user.is_admin IS 'an admin of its account or customers';
+COMMENT ON COLUMN cmp.app_user.status IS 'ACTIVE or LOCKED; a LOCKED user cannot act';
+COMMENT ON COLUMN cmp.app_user.db_role IS 'the database role mapped to this user; NULL to tenants for every user but themselves';
+COMMENT ON COLUMN cmp.app_user.context_level IS 'CSP, ACCOUNT or CUSTOMER: what the user acts on';
+COMMENT ON COLUMN cmp.app_user.domain IS 'CSP for CSP users, ENTERPRISE for the others';
+COMMENT ON COLUMN cmp.app_user.account_id IS 'the user''s account (NULL for CSP users)';
+COMMENT ON COLUMN cmp.app_user.created_at IS 'when the user was created';
+COMMENT ON COLUMN cmp.app_user.created_by IS 'the CMP user who created it (NULL: the system actor)';
+COMMENT ON COLUMN cmp.app_user.updated_at IS 'when the user was last changed';
+COMMENT ON COLUMN cmp.app_user.updated_by IS 'the CMP user who changed it last';
+COMMENT ON COLUMN cmp.app_user.db_role_oid IS
+	'the OID of the role db_role named when the mapping was made; masked like db_role';
+
+COMMENT ON COLUMN cmp.customer.customer_id IS 'the customer''s id';
+COMMENT ON COLUMN cmp.customer.account_id IS 'the account the customer belongs to';
+COMMENT ON COLUMN cmp.customer.account_type IS 'a copy of the account''s type (only a RESELLER''s customers may be billable)';
+COMMENT ON COLUMN cmp.customer.customer_number IS 'the next number of its account when created; never changes';
+COMMENT ON COLUMN cmp.customer.external_customer_number IS 'the account''s own reference, unique per account';
+COMMENT ON COLUMN cmp.customer.name IS 'name, unique (case-insensitive) per account among customers not TERMINATED';
+COMMENT ON COLUMN cmp.customer.description IS 'free text, up to 2000 characters';
+COMMENT ON COLUMN cmp.customer.country IS 'ISO 3166-1 alpha-2 country code';
+COMMENT ON COLUMN cmp.customer.state IS 'state or region';
+COMMENT ON COLUMN cmp.customer.zip_code IS 'postal code';
+COMMENT ON COLUMN cmp.customer.city IS 'city';
+COMMENT ON COLUMN cmp.customer.street IS 'street and number';
+COMMENT ON COLUMN cmp.customer.phone IS 'E.164 phone number';
+COMMENT ON COLUMN cmp.customer.homepage IS 'http or https URL';
+COMMENT ON COLUMN cmp.customer.linkedin IS 'http or https URL';
+COMMENT ON COLUMN cmp.customer.estimated_annual_revenue IS 'estimated annual revenue, with revenue_currency';
+COMMENT ON COLUMN cmp.customer.revenue_currency IS 'ISO 4217 currency of estimated_annual_revenue';
+COMMENT ON COLUMN cmp.customer.billable IS 'billed by its reseller (RESELLER accounts only; needs a complete address to be ACTIVE)';
+COMMENT ON COLUMN cmp.customer.status IS 'DRAFT, ACTIVE, SUSPENDED or TERMINATED (cmp.customer_status_transition)';
+COMMENT ON COLUMN cmp.customer.admin_user_id IS 'its Customer Admin User (required once ACTIVE)';
+COMMENT ON COLUMN cmp.customer.created_at IS 'when the customer was created';
+COMMENT ON COLUMN cmp.customer.created_by IS 'the CMP user who created it';
+COMMENT ON COLUMN cmp.customer.updated_at IS 'when it was last changed';
+COMMENT ON COLUMN cmp.customer.updated_by IS 'the CMP user who changed it last';
+COMMENT ON COLUMN cmp.customer.activated_at IS 'when it first became ACTIVE';
+COMMENT ON COLUMN cmp.customer.activated_by IS 'the CMP user who first activated it';
+COMMENT ON COLUMN cmp.customer.terminated_at IS 'when it was TERMINATED';
+COMMENT ON COLUMN cmp.customer.terminated_by IS 'the CMP user who terminated it';
+
+COMMENT ON COLUMN cmp.user_customer.user_id IS 'a CUSTOMER-level user';
+COMMENT ON COLUMN cmp.user_customer.customer_id IS 'a customer of the user''s account it is assigned to';
+COMMENT ON COLUMN cmp.user_customer.account_id IS 'the account of both';
+COMMENT ON COLUMN cmp.user_customer.context_level IS 'always CUSTOMER (kept for the foreign key)';
+COMMENT ON COLUMN cmp.user_customer.assigned_at IS 'when the user was assigned';
+COMMENT ON COLUMN cmp.user_customer.assigned_by IS 'the CMP user who assigned it';
+
+COMMENT ON COLUMN cmp.sim_card.iccid IS 'the SIM''s ICCID: 19 or 20 digits starting 89, Luhn check digit';
+COMMENT ON COLUMN cmp.sim_card.imsi IS 'IMSI, 15 digits, unique';
+COMMENT ON COLUMN cmp.sim_card.msisdn IS 'MSISDN, 8 to 15 digits, unique';
+COMMENT ON COLUMN cmp.sim_card.account_id IS 'the account the SIM was provisioned into; never changes';
+COMMENT ON COLUMN cmp.sim_card.customer_id IS 'the customer it is assigned to, NULL while with its account';
+COMMENT ON COLUMN cmp.sim_card.assigned_at IS 'when it moved to its current customer';
+COMMENT ON COLUMN cmp.sim_card.provisioned_at IS 'when it was provisioned';
+
+COMMENT ON COLUMN cmp.customer_status_transition.from_status IS 'a customer status';
+COMMENT ON COLUMN cmp.customer_status_transition.to_status IS 'a status cmp.set_customer_status may move it to';
+
+COMMENT ON COLUMN cmp.customer_status_history.history_id IS 'the transition''s id, in the order they were made';
+COMMENT ON COLUMN cmp.customer_status_history.customer_id IS 'the customer';
+COMMENT ON COLUMN cmp.customer_status_history.account_id IS 'its account';
+COMMENT ON COLUMN cmp.customer_status_history.from_status IS 'status before (NULL for the first row of a customer)';
+COMMENT ON COLUMN cmp.customer_status_history.to_status IS 'status after';
+COMMENT ON COLUMN cmp.customer_status_history.changed_at IS 'when';
+COMMENT ON COLUMN cmp.customer_status_history.changed_by IS 'the acting CMP user (NULL: the system actor)';
+COMMENT ON COLUMN cmp.customer_status_history.db_role IS 'the database role of the session';
+COMMENT ON COLUMN cmp.customer_status_history.reason IS 'the reason given, if any';
+
+COMMENT ON COLUMN cmp.sim_assignment_history.history_id IS 'the move''s id, in the order they were made';
+COMMENT ON COLUMN cmp.sim_assignment_history.iccid IS 'the SIM';
+COMMENT ON COLUMN cmp.sim_assignment_history.account_id IS 'its account';
+COMMENT ON COLUMN cmp.sim_assignment_history.from_customer_id IS 'the customer it left (NULL: its account, or a customer the reader cannot see)';
+COMMENT ON COLUMN cmp.sim_assignment_history.to_customer_id IS 'the customer it went to (NULL: its account, or a customer the reader cannot see)';
+COMMENT ON COLUMN cmp.sim_assignment_history.changed_at IS 'when';
+COMMENT ON COLUMN cmp.sim_assignment_history.changed_by IS 'the acting CMP user (NULL: the system actor)';
+
+COMMENT ON COLUMN cmp.audit_log.event_id IS 'the audit row''s id (taken when written, not when committed)';
+COMMENT ON COLUMN cmp.audit_log.occurred_at IS 'when';
+COMMENT ON COLUMN cmp.audit_log.actor_user_id IS 'the acting CMP user (NULL: the system actor)';
+COMMENT ON COLUMN cmp.audit_log.db_role IS 'the database role of the session';
+COMMENT ON COLUMN cmp.audit_log.operation IS 'the function called, e.g. create_customer';
+COMMENT ON COLUMN cmp.audit_log.resource_type IS 'what it changed: account, user, customer, sim';
+COMMENT ON COLUMN cmp.audit_log.resource_id IS 'the id of what it changed';
+COMMENT ON COLUMN cmp.audit_log.account_id IS 'the account concerned';
+COMMENT ON COLUMN cmp.audit_log.customer_id IS 'the customer concerned, if any';
+COMMENT ON COLUMN cmp.audit_log.previous_value IS 'the fields before the change (JSON)';
+COMMENT ON COLUMN cmp.audit_log.new_value IS 'the fields after the change (JSON)';
+COMMENT ON COLUMN cmp.audit_log.reason IS 'the reason given, if any';
+
+COMMENT ON COLUMN cmp.sim_grid.iccid IS 'the SIM';
+COMMENT ON COLUMN cmp.sim_grid.imsi IS 'its IMSI';
+COMMENT ON COLUMN cmp.sim_grid.msisdn IS 'its MSISDN';
+COMMENT ON COLUMN cmp.sim_grid.account_id IS 'its account';
+COMMENT ON COLUMN cmp.sim_grid.account_number IS 'its account''s number (NULL for customer users, who do not see the account)';
+COMMENT ON COLUMN cmp.sim_grid.customer_id IS 'its customer, NULL while with its account';
+COMMENT ON COLUMN cmp.sim_grid.customer_number IS 'the customer''s number';
+COMMENT ON COLUMN cmp.sim_grid.customer_name IS 'the customer''s name';
+COMMENT ON COLUMN cmp.sim_grid.customer_status IS 'the customer''s status';
+COMMENT ON COLUMN cmp.sim_grid.assigned_at IS 'when it moved to its customer';
+
+COMMENT ON COLUMN cmp.customer_overview.customer_id IS 'the customer';
+COMMENT ON COLUMN cmp.customer_overview.account_id IS 'its account';
+COMMENT ON COLUMN cmp.customer_overview.customer_number IS 'its number';
+COMMENT ON COLUMN cmp.customer_overview.external_customer_number IS 'the account''s own reference';
+COMMENT ON COLUMN cmp.customer_overview.name IS 'its name';
+COMMENT ON COLUMN cmp.customer_overview.status IS 'its status';
+COMMENT ON COLUMN cmp.customer_overview.billable IS 'billed by its reseller';
+COMMENT ON COLUMN cmp.customer_overview.admin_user_id IS 'its Customer Admin User';
+COMMENT ON COLUMN cmp.customer_overview.sim_count IS 'SIMs assigned to it';
+COMMENT ON COLUMN cmp.customer_overview.user_count IS 'users assigned to it';
+COMMENT ON COLUMN cmp.customer_overview.created_at IS 'when it was created';
+COMMENT ON COLUMN cmp.customer_overview.activated_at IS 'when it first became ACTIVE';
+COMMENT ON COLUMN cmp.customer_overview.terminated_at IS 'when it was TERMINATED';

@@ -12,7 +12,7 @@
 -- are installed, connected as a superuser.
 
 BEGIN;
-SELECT plan(42);
+SELECT plan(43);
 
 CREATE ROLE ro_core_app NOLOGIN;
 CREATE ROLE ro_core_nobody NOLOGIN;
@@ -73,6 +73,13 @@ SELECT is_empty($$
 	 WHERE c.relnamespace = 'cmp'::regnamespace AND c.relkind IN ('r', 'v')
 	   AND obj_description(c.oid, 'pg_class') IS NULL$$,
 	'catalog: every function, table and view in cmp has a comment (\df+ and \d+ document them)');
+SELECT is_empty($$
+	SELECT c.oid::regclass::text || '.' || a.attname FROM pg_class c
+	  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	 WHERE c.relnamespace = 'cmp'::regnamespace AND c.relkind IN ('r', 'v')
+	   AND (obj_description(c.oid, 'pg_class') NOT LIKE 'internal:%' OR c.relkind = 'v')
+	   AND col_description(c.oid, a.attnum) IS NULL$$,
+	'catalog: every column of every table and view a reader sees has a comment');
 -- An index expression needs IMMUTABLE functions: none that reads the actor
 -- can be used in one (42P17), so no index can store one actor's value for
 -- another's rows.

@@ -346,7 +346,7 @@ for name in 'Alpha GmbH' 'Bravo AG' 'Charlie SA' 'Delta Ltd'; do
 		not_ok "plain dump: the COPY section of cmp.customer holds '$name'"
 	fi
 done
-for t in account app_user sim_card audit_log customer_status_history user_customer; do
+for t in account app_user_data sim_card audit_log customer_status_history user_customer sim_assignment_history_data; do
 	if grep -q "^COPY cmp\.$t " "$work/src.sql"; then
 		ok "plain dump: has a COPY section for cmp.$t"
 	else
