@@ -184,15 +184,15 @@ CREATE FUNCTION crash.script(p crash.plan) RETURNS text LANGUAGE sql STABLE AS $
 SELECT E'BEGIN;\nSELECT cmp.set_actor(:admin);\n'
 	|| CASE p.kind
 	   WHEN 'create' THEN format(
-		'SELECT cmp.create_customer(account_id => :acct, name => %L, status => %L, billable => %s, '
+		'SELECT cmp.create_customer(account_id => :acct, name => %L, status => %L, billable => %L, '
 		'external_customer_number => %L, country => ''DE'', city => ''Hamburg'', street => %L, zip_code => ''20095'', '
 		'admin_login => %L, admin_email => %L) AS %s \gset',
 		p.cust, p.cust_status, p.billable, p.ext, 'Kai ' || p.step, p.login, p.login || '@crash.example',
 		substr(crash.cid(p.cust), 2))
 	   WHEN 'assign' THEN format(
-		'SELECT cmp.assign_sims(%s, (SELECT array_agg(iccid ORDER BY n) FROM crash.iccid WHERE n BETWEEN %s AND %s), reassign => %s);',
+		'SELECT cmp.assign_sims(%s, (SELECT array_agg(iccid ORDER BY n) FROM crash.iccid WHERE n BETWEEN %s AND %s), reassign => %L);',
 		crash.cid(p.cust), p.lo, p.hi, p.reassign)
-	   ELSE format('SELECT cmp.set_customer_status(%s, %L, reason => ''crash stream'', release_sims => %s);',
+	   ELSE format('SELECT cmp.set_customer_status(%s, %L, reason => ''crash stream'', release_sims => %L);',
 		crash.cid(p.cust), p.status, p.release)
 	   END
 	|| format(E'\nCOMMIT;\n\\echo ack %s %s', p.stream, p.step)

@@ -24,6 +24,9 @@
 #      does outlive the client without a reset query; with
 #      server_reset_query = DISCARD ALL and server_reset_query_always = 1 the
 #      next client on the same server connection sees nothing.
+#   5. With `cmp.allow_session_actor = off` for the pool's role (and no
+#      reset query), a session actor is refused (42501), the next client
+#      sees nothing, and transaction-local actors work.
 #
 # Run by tools/test.sh (as root, PGHOST = the cluster's unix socket dir);
 # prints `ok - ...` / `not ok - ...` and ends with `N passed, M failed`,
@@ -751,5 +754,38 @@ if out=$(bouncer_start "$b2" 1); then
 else
 	not_ok "pgbouncer restarted with server_reset_query_always = 1" "$out"
 fi
+
+# ---------------------------------------------------------------------------
+# 5. cmp.allow_session_actor = off for the pool's role (SPEC §4): a session
+#    actor is refused, so nothing can be left behind even without a reset
+#    query; transaction-local actors work as before.
+# ---------------------------------------------------------------------------
+
+psql -X -q -d "$db" -c "ALTER ROLE $role IN DATABASE $db SET cmp.allow_session_actor = off"
+b3=$work/b3
+if out=$(bouncer_start "$b3" 0); then
+	ok "pgbouncer restarted without a reset query, the pool's role with cmp.allow_session_actor = off"
+	x=$(via "$b3" pl1 -v VERBOSITY=verbose 2>&1 <<SQL
+BEGIN;
+SELECT cmp.set_actor($csp, is_local => false);
+ROLLBACK;
+SQL
+)
+	if grep -q "42501" <<<"$x"; then
+		ok "allow_session_actor = off: set_actor(..., is_local => false) through the pooler is refused with 42501"
+	else
+		not_ok "allow_session_actor = off: set_actor(..., is_local => false) is refused with 42501" "$x"
+	fi
+	y=$(via "$b3" pl1 -c "SELECT $SIG" 2>&1)
+	check_eq "allow_session_actor = off: the next client on the same server connection sees nothing" "$none_sig" "$y"
+	u=${users[5]}
+	check_eq "allow_session_actor = off: a transaction-local actor (user $u, ${level[$u]}) still sees exactly its set" \
+		"$(awk -v k="$u" '$1 == k { print $2 }' "$work/expected")" \
+		"$(printf 'BEGIN;\n%s\nSELECT %s;\nCOMMIT;\n' "$(set_actor_sql "$u")" "$SIG" | via "$b3" pl1 2>&1)"
+	bouncer_stop "$b3"
+else
+	not_ok "pgbouncer restarted for the allow_session_actor check" "$out"
+fi
+psql -X -q -d "$db" -c "ALTER ROLE $role IN DATABASE $db RESET cmp.allow_session_actor"
 
 finish
