@@ -15,9 +15,11 @@
 # The fixture is loaded through the functions: the system actor creates two
 # accounts (a RESELLER one, which the crashes use, and a STANDARD one), their
 # ACCOUNT admins and RO_CRASH_SIMS (default 200,000) SIMs; the admins create
-# ACTIVE customers, one with SIMs and a status history.  Then three crashes,
-# each of a client running a planned sequence of calls, one transaction per
-# call (BEGIN; cmp.set_actor(admin); the call; COMMIT), that writes
+# ACTIVE customers (the STANDARD account's one with SIMs and a status
+# history).  Then three crashes, each of a client (psql reading a script
+# generated from crash.plan) running a planned sequence of calls, one
+# transaction per call (BEGIN; cmp.set_actor(admin); the call; RO_CRASH_PAUSE
+# seconds of other work, default 0.002; COMMIT), that prints
 # `ack STREAM STEP` once its COMMIT came back:
 #
 #   A  assign_sims of all RO_CRASH_SIMS SIMs to one customer, in one call;
@@ -53,18 +55,22 @@
 #     provision_sims);
 #   - the extension still works: a new customer gets the next number.
 #
-# Bounded: about a minute on 2 busy cores with the defaults.  Prints the
-# counts and ends with `N passed, M failed`.
+# Bounded: about a minute and a half on 2 busy cores with the defaults (the
+# fixture's 200,000 ICCIDs and provisioning take a third of it); every wait
+# gives up after RO_CRASH_WAIT seconds.  RO_KEEP=1 keeps the work directory
+# (scripts, client output).  Prints the counts and ends with
+# `N passed, M failed`.
 set -uo pipefail
 export LC_ALL=C
 
 repo=${RO_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 nsims=${RO_CRASH_SIMS:-200000}
-b_steps=${RO_CRASH_B_STEPS:-20000}
+b_steps=${RO_CRASH_B_STEPS:-5000}
 b_at=${RO_CRASH_B_AT:-400}
-c_iterations=${RO_CRASH_C_ITERATIONS:-4000}
+c_iterations=${RO_CRASH_C_ITERATIONS:-1500}
 c_at=${RO_CRASH_C_AT:-200}
 batch=${RO_CRASH_BATCH:-10}
+pause=${RO_CRASH_PAUSE:-0.002}  # seconds between a call and its COMMIT
 a_grow=${RO_CRASH_A_GROWTH:-50} # percent of sim_card's size written before the kill
 wait_max=${RO_CRASH_WAIT:-120}  # seconds any single wait may take
 ((c_iterations * batch > nsims)) && c_iterations=$((nsims / batch))
@@ -79,6 +85,7 @@ check() {
 }
 finish() { echo "$passed passed, $failed failed"; exit 0; }
 
+t_all=$SECONDS
 work=$(mktemp -d)
 chmod 755 "$work"
 stream_pid=
@@ -195,6 +202,8 @@ SELECT E'BEGIN;\nSELECT cmp.set_actor(:admin);\n'
 	   ELSE format('SELECT cmp.set_customer_status(%s, %L, reason => ''crash stream'', release_sims => %L);',
 		crash.cid(p.cust), p.status, p.release)
 	   END
+	-- other work of the application before it commits (RO_CRASH_PAUSE)
+	|| E'\nSELECT pg_sleep(:pause);'
 	|| format(E'\nCOMMIT;\n\\echo ack %s %s', p.stream, p.step)
 $$;
 
@@ -219,57 +228,57 @@ $$;
 CREATE FUNCTION crash.verify(s text, OUT ok boolean, OUT what text) RETURNS SETOF record
 LANGUAGE plpgsql AS $$
 DECLARE
-	m crash.mark;
-	p crash.plan;
-	acked int;
-	nacked int;
-	k int;
-	nsteps int;
-	cid bigint;
-	admin bigint;
-	bad bigint;
-	n bigint;
+	v_mark crash.mark;
+	v_call crash.plan;
+	v_acked int;       -- the last call the client saw acknowledged
+	v_nacked int;      -- how many it saw
+	v_committed int;   -- calls that committed: audit rows since the mark
+	v_steps int;
+	v_cid bigint;
+	v_admin bigint;
+	v_bad bigint;
+	v_n bigint;
 BEGIN
-	SELECT * INTO m FROM crash.mark WHERE stream = s;
-	SELECT coalesce(max(step), 0), count(*) INTO acked, nacked FROM crash.acked WHERE stream = s;
-	SELECT count(*) INTO nsteps FROM crash.plan WHERE stream = s;
-	SELECT user_id INTO admin FROM cmp.app_user_data WHERE login = 'crash_admin';
+	SELECT * INTO v_mark FROM crash.mark WHERE stream = s;
+	SELECT coalesce(max(step), 0), count(*) INTO v_acked, v_nacked FROM crash.acked WHERE stream = s;
+	SELECT count(*) INTO v_steps FROM crash.plan WHERE stream = s;
+	SELECT user_id INTO v_admin FROM cmp.app_user_data WHERE login = 'crash_admin';
 	-- every call of the plan writes exactly one audit row
-	SELECT count(*) INTO k FROM cmp.audit_log WHERE event_id > m.event_id;
+	SELECT count(*) INTO v_committed FROM cmp.audit_log WHERE event_id > v_mark.event_id;
 
-	ok := nacked = acked AND acked < nsteps;
-	what := format('the client had %s of the %s calls acknowledged, in order, when the crash cut it off', acked, nsteps);
+	ok := v_nacked = v_acked AND v_acked < v_steps;
+	what := format('the client had %s of the %s calls acknowledged, in order, when the crash cut it off', v_acked, v_steps);
 	RETURN NEXT;
-	ok := k IN (acked, acked + 1);
-	what := format('%s calls committed (audit rows since the stream began): the %s acknowledged%s', k, acked,
-	               CASE WHEN k > acked THEN ' and the one in flight' ELSE ', not the one in flight' END);
+	ok := v_committed IN (v_acked, v_acked + 1);
+	what := format('%s calls committed (audit rows since the stream began): the %s acknowledged%s', v_committed, v_acked,
+	               CASE WHEN v_committed > v_acked THEN ' and the one in flight' ELSE ', not the one in flight' END);
 	RETURN NEXT;
-	k := least(k, nsteps);
-	IF acked < nsteps THEN
-		SELECT * INTO p FROM crash.plan WHERE stream = s AND step = acked + 1;
+	v_committed := least(v_committed, v_steps);
+	IF v_acked < v_steps THEN
+		SELECT * INTO v_call FROM crash.plan WHERE stream = s AND step = v_acked + 1;
 		ok := NULL;
-		what := format('in flight at the crash: call %s (%s %s%s): %s', p.step, p.kind, p.cust,
-		               CASE p.kind WHEN 'assign' THEN format(', %s SIMs', p.hi - p.lo + 1)
-		                           WHEN 'status' THEN ' to ' || p.status ELSE '' END,
-		               CASE WHEN k > acked THEN 'committed though unacknowledged, wholly there'
+		what := format('in flight at the crash: call %s (%s %s%s): %s', v_call.step, v_call.kind, v_call.cust,
+		               CASE v_call.kind WHEN 'assign' THEN format(', %s SIMs', v_call.hi - v_call.lo + 1)
+		                                WHEN 'status' THEN ' to ' || v_call.status ELSE '' END,
+		               CASE WHEN v_committed > v_acked THEN 'committed though unacknowledged, wholly there'
 		                    ELSE 'not committed, wholly absent' END);
 		RETURN NEXT;
 	END IF;
 
 	-- the audit rows, call for call
-	SELECT count(*) INTO bad
+	SELECT count(*) INTO v_bad
 	  FROM (SELECT row_number() OVER (ORDER BY event_id)::int AS j, l.*
-	          FROM cmp.audit_log l WHERE event_id > m.event_id) l
-	  FULL JOIN (SELECT * FROM crash.plan WHERE stream = s AND step <= k) p ON p.step = l.j
+	          FROM cmp.audit_log l WHERE event_id > v_mark.event_id) l
+	  FULL JOIN (SELECT * FROM crash.plan WHERE stream = s AND step <= v_committed) p ON p.step = l.j
 	  LEFT JOIN cmp.customer c ON c.name = p.cust
 	 WHERE p.step IS NULL OR l.j IS NULL OR c.customer_id IS NULL
 	    OR l.operation <> CASE p.kind WHEN 'create' THEN 'create_customer' WHEN 'assign' THEN 'assign_sims'
 	                                  ELSE 'set_customer_status' END
-	    OR l.customer_id IS DISTINCT FROM c.customer_id OR l.actor_user_id IS DISTINCT FROM admin
+	    OR l.customer_id IS DISTINCT FROM c.customer_id OR l.actor_user_id IS DISTINCT FROM v_admin
 	    OR (p.kind = 'assign' AND l.new_value->>'assigned' IS DISTINCT FROM (p.hi - p.lo + 1)::text)
 	    OR (p.kind = 'status' AND l.new_value->>'status' IS DISTINCT FROM p.status);
-	ok := bad = 0;
-	what := format('one audit row per committed call, each the plan''s call in order (%s differ)', bad);
+	ok := v_bad = 0;
+	what := format('one audit row per committed call, each the plan''s call, in order (%s differ)', v_bad);
 	RETURN NEXT;
 
 	-- replay the committed calls
@@ -278,35 +287,36 @@ BEGIN
 	CREATE TEMP TABLE exp_owner (n int PRIMARY KEY, iccid text, owner bigint);
 	CREATE TEMP TABLE exp_move (iccid text, from_c bigint, to_c bigint);
 	INSERT INTO exp_owner SELECT o.n, o.iccid, o.customer_id FROM crash.owner_before o WHERE o.stream = s;
-	FOR p IN SELECT * FROM crash.plan WHERE stream = s AND step <= k ORDER BY step LOOP
-		SELECT customer_id INTO cid FROM cmp.customer WHERE name = p.cust;
-		IF p.kind = 'create' THEN
-			INSERT INTO exp_cust VALUES (p.cust, p.cust_status, ARRAY[p.cust_status], p.login, p.billable, p.ext);
-		ELSIF p.kind = 'assign' THEN
-			INSERT INTO exp_move SELECT o.iccid, o.owner, cid FROM exp_owner o
-			 WHERE o.n BETWEEN p.lo AND p.hi AND o.owner IS DISTINCT FROM cid;
-			UPDATE exp_owner SET owner = cid WHERE exp_owner.n BETWEEN p.lo AND p.hi;
+	FOR v_call IN SELECT * FROM crash.plan WHERE stream = s AND step <= v_committed ORDER BY step LOOP
+		SELECT customer_id INTO v_cid FROM cmp.customer WHERE name = v_call.cust;
+		IF v_call.kind = 'create' THEN
+			INSERT INTO exp_cust VALUES (v_call.cust, v_call.cust_status, ARRAY[v_call.cust_status],
+			                             v_call.login, v_call.billable, v_call.ext);
+		ELSIF v_call.kind = 'assign' THEN
+			INSERT INTO exp_move SELECT o.iccid, o.owner, v_cid FROM exp_owner o
+			 WHERE o.n BETWEEN v_call.lo AND v_call.hi AND o.owner IS DISTINCT FROM v_cid;
+			UPDATE exp_owner o SET owner = v_cid WHERE o.n BETWEEN v_call.lo AND v_call.hi;
 		ELSE
-			UPDATE exp_cust SET status = p.status, hist = hist || p.status WHERE name = p.cust;
-			IF p.release THEN
-				INSERT INTO exp_move SELECT o.iccid, cid, NULL FROM exp_owner o WHERE o.owner = cid;
-				UPDATE exp_owner SET owner = NULL WHERE owner = cid;
+			UPDATE exp_cust e SET status = v_call.status, hist = e.hist || v_call.status WHERE e.name = v_call.cust;
+			IF v_call.release THEN
+				INSERT INTO exp_move SELECT o.iccid, v_cid, NULL FROM exp_owner o WHERE o.owner = v_cid;
+				UPDATE exp_owner o SET owner = NULL WHERE o.owner = v_cid;
 			END IF;
 		END IF;
 	END LOOP;
 
-	SELECT count(*), count(*) FILTER (WHERE e.name IS NULL OR c.customer_id IS NULL OR c.account_id <> m_acct.account_id
-	                                     OR c.billable <> e.billable OR c.external_customer_number IS DISTINCT FROM e.ext)
-	  INTO n, bad
+	SELECT count(*) INTO v_bad
 	  FROM (SELECT * FROM cmp.customer WHERE name LIKE s || '-%') c
 	  FULL JOIN exp_cust e ON e.name = c.name
-	  CROSS JOIN (SELECT account_id FROM cmp.account WHERE account_number = 'CRASH-R') m_acct;
-	ok := bad = 0;
+	 WHERE e.name IS NULL OR c.customer_id IS NULL
+	    OR c.account_id <> (SELECT a.account_id FROM cmp.account a WHERE a.account_number = 'CRASH-R')
+	    OR c.billable <> e.billable OR c.external_customer_number IS DISTINCT FROM e.ext;
+	ok := v_bad = 0;
 	what := format('the stream''s customers are exactly the %s its committed calls created (%s differ)',
-	               (SELECT count(*) FROM exp_cust), bad);
+	               (SELECT count(*) FROM exp_cust), v_bad);
 	RETURN NEXT;
 
-	SELECT count(*) INTO bad
+	SELECT count(*) INTO v_bad
 	  FROM exp_cust e
 	  LEFT JOIN cmp.customer c ON c.name = e.name
 	  LEFT JOIN cmp.app_user_data u ON u.login = e.login
@@ -314,43 +324,42 @@ BEGIN
 	    OR u.context_level <> 'CUSTOMER' OR NOT u.is_admin OR u.account_id <> c.account_id
 	    OR (SELECT array_agg(uc.customer_id) FROM cmp.user_customer uc WHERE uc.user_id = u.user_id)
 	       IS DISTINCT FROM ARRAY[c.customer_id];
-	SELECT bad + count(*) INTO bad FROM cmp.app_user_data u
-	 WHERE u.login LIKE 'crash\_' || lower(s) || '\_%' AND u.login NOT IN (SELECT login FROM exp_cust);
-	ok := bad = 0;
-	what := format('each has its admin user (CUSTOMER, admin, assigned to it alone), and no user of the stream lacks its customer (%s differ)', bad);
+	SELECT v_bad + count(*) INTO v_bad FROM cmp.app_user_data u
+	 WHERE u.login LIKE 'crash\_' || lower(s) || '\_%' AND u.login NOT IN (SELECT e.login FROM exp_cust e);
+	ok := v_bad = 0;
+	what := format('each has its admin user (CUSTOMER, admin, assigned to it alone); no user of the stream without its customer (%s differ)', v_bad);
 	RETURN NEXT;
 
-	SELECT count(*) INTO bad
+	SELECT count(*) INTO v_bad
 	  FROM exp_cust e
 	  LEFT JOIN cmp.customer c ON c.name = e.name
 	 WHERE c.status IS DISTINCT FROM e.status
 	    OR (SELECT array_agg(h.to_status ORDER BY h.history_id) FROM cmp.customer_status_history h
 	         WHERE h.customer_id = c.customer_id) IS DISTINCT FROM e.hist;
-	SELECT count(*) INTO n FROM cmp.customer_status_history WHERE history_id > m.status_history_id;
-	ok := bad = 0 AND n = (SELECT coalesce(sum(cardinality(hist)), 0) FROM exp_cust);
-	what := format('their statuses and status histories are the replay of the committed calls (%s differ; %s history rows since the stream began)', bad, n);
+	SELECT count(*) INTO v_n FROM cmp.customer_status_history WHERE history_id > v_mark.status_history_id;
+	ok := v_bad = 0 AND v_n = (SELECT coalesce(sum(cardinality(e.hist)), 0) FROM exp_cust e);
+	what := format('their statuses and status histories are the replay of the committed calls (%s differ; %s history rows since the stream began)', v_bad, v_n);
 	RETURN NEXT;
 
-	SELECT count(*), count(*) FILTER (WHERE sc.customer_id IS DISTINCT FROM o.owner) INTO n, bad
+	SELECT count(*), count(*) FILTER (WHERE sc.customer_id IS DISTINCT FROM o.owner) INTO v_n, v_bad
 	  FROM exp_owner o LEFT JOIN cmp.sim_card sc ON sc.iccid = o.iccid;
-	ok := bad = 0;
-	what := format('the owners of the stream''s %s SIMs are the replay of the committed calls (%s differ)', n, bad);
+	ok := v_bad = 0;
+	what := format('the owners of the stream''s %s SIMs are the replay of the committed calls (%s differ)', v_n, v_bad);
 	RETURN NEXT;
 
-	SELECT count(*) INTO n FROM exp_move;
-	SELECT count(*) INTO bad FROM (
-		(SELECT iccid, from_customer_id, to_customer_id FROM cmp.sim_assignment_history_data
-		  WHERE history_id > m.sim_history_id
-		 EXCEPT ALL SELECT iccid, from_c, to_c FROM exp_move)
+	SELECT count(*) INTO v_n FROM exp_move;
+	SELECT count(*) INTO v_bad FROM (
+		(SELECT h.iccid, h.from_customer_id, h.to_customer_id FROM cmp.sim_assignment_history_data h
+		  WHERE h.history_id > v_mark.sim_history_id
+		 EXCEPT ALL SELECT x.iccid, x.from_c, x.to_c FROM exp_move x)
 		UNION ALL
-		(SELECT iccid, from_c, to_c FROM exp_move
-		 EXCEPT ALL SELECT iccid, from_customer_id, to_customer_id FROM cmp.sim_assignment_history_data
-		  WHERE history_id > m.sim_history_id)) d;
-	ok := bad = 0;
-	what := format('the SIM history since the stream began is the %s moves of the committed calls (%s differ)', n, bad);
+		(SELECT x.iccid, x.from_c, x.to_c FROM exp_move x
+		 EXCEPT ALL SELECT h.iccid, h.from_customer_id, h.to_customer_id FROM cmp.sim_assignment_history_data h
+		  WHERE h.history_id > v_mark.sim_history_id)) d;
+	ok := v_bad = 0;
+	what := format('the SIM history since the stream began is the %s moves of the committed calls (%s differ)', v_n, v_bad);
 	RETURN NEXT;
 END $$;
-CHECKPOINT;
 \echo fixture :acct :admin :fixture_one
 SQL
 rc=$?
@@ -360,7 +369,7 @@ read -r _ acct admin fixture_one < <(grep '^fixture ' "$work/fixture.log")
 
 # ---- the SPEC §2-§3 invariants, over the whole database ---------------------
 invariants() { # invariants LABEL
-	local label=$1 what bad
+	local label=$1 what bad rc
 	psql -X -q -At -F '|' -v ON_ERROR_STOP=1 -d crash >"$work/inv.$label" 2>&1 <<'SQL'
 WITH last_move AS (
 	SELECT DISTINCT ON (iccid) iccid, to_customer_id
@@ -445,7 +454,8 @@ SELECT 'the SIMs of each account are the ones its provision_sims audit rows coun
     ON l.account_id = s.account_id
  WHERE s.n IS DISTINCT FROM l.n;
 SQL
-	if [[ $? != 0 ]] || ! grep -q '|' "$work/inv.$label"; then
+	rc=$?
+	if [[ $rc != 0 ]] || ! grep -q '|' "$work/inv.$label"; then
 		check 1 "$label: the invariant queries run"
 		sed 's/^/#   /' "$work/inv.$label" | head -10
 		return
@@ -461,7 +471,7 @@ stream_start() { # stream_start S
 	q -c "SELECT crash.begin_stream('$s')" >/dev/null || return 1
 	psql -X -q -At -d crash -c "SELECT crash.script(p) FROM crash.plan p WHERE stream = '$s' ORDER BY step" \
 		>"$work/stream.$s.sql" || return 1
-	PGAPPNAME=crash_stream_$s psql -X -q -At -v ON_ERROR_STOP=1 -v acct="$acct" -v admin="$admin" \
+	PGAPPNAME=crash_stream_$s psql -X -q -At -v ON_ERROR_STOP=1 -v acct="$acct" -v admin="$admin" -v pause="$pause" \
 		-v cid_fixture_one="$fixture_one" -d crash -f "$work/stream.$s.sql" \
 		>"$work/stream.$s.out" 2>"$work/stream.$s.err" &
 	stream_pid=$!
@@ -488,15 +498,17 @@ recovered() { # recovered S LABEL LOG_LINE_BEFORE PATTERN...
 		kill -0 "$stream_pid" 2>/dev/null || break
 		sleep 0.1
 	done
+	kill "$stream_pid" 2>/dev/null # still running: not cut off, which the checks below report
 	wait "$stream_pid"
 	rc=$?
 	stream_pid=
 	# what the client saw: the connection lost, and no other error
 	local lost=1 other
-	grep -q -e 'server closed the connection unexpectedly' -e 'connection to server was lost' \
-		-e 'terminating connection' "$work/stream.$s.err" && lost=0
-	other=$(grep -v -e 'terminating connection' -e 'server closed the connection' -e 'connection to server was lost' \
-		-e 'This probably means' -e 'before or while processing' -e '^[[:space:]]*$' "$work/stream.$s.err")
+	local -a gone=(-e 'server closed the connection unexpectedly' -e 'connection to server was lost'
+		-e 'terminating connection' -e 'could not send data to server' -e 'no connection to the server')
+	grep -q "${gone[@]}" "$work/stream.$s.err" && lost=0
+	other=$(grep -v "${gone[@]}" -e 'This probably means' -e 'before or while processing' -e '^[[:space:]]*$' \
+		"$work/stream.$s.err")
 	check "$([[ $rc != 0 && $lost == 0 && -z $other ]] && echo 0 || echo 1)" \
 		"$label: the client lost its connection (psql exit $rc), with no other error"
 	[[ -n $other ]] && printf '%s\n' "$other" | head -5 | sed 's/^/#   client: /'
@@ -509,14 +521,15 @@ recovered() { # recovered S LABEL LOG_LINE_BEFORE PATTERN...
 		fi
 		sleep 0.1
 	done
-	check "$((ok ? 0 : 1))" "$label: the server is back, accepting connections"
+	check "$((ok ? 0 : 1))" "$label: the server is back, accepting connections ($((SECONDS - t_crash)) s after the crash)"
 	((ok)) || { tail -n 20 "$pglog" | sed 's/^/#   log: /'; finish; }
-	local p missing=
+	local p missing='' shown=''
 	for p in "$@" 'database system was not properly shut down; automatic recovery in progress' 'redo done at'; do
+		shown+="${shown:+, }\"$p\""
 		tail -n +"$((from + 1))" "$pglog" | grep -q -e "$p" || missing+=" [$p]"
 	done
 	tail -n +"$((from + 1))" "$pglog" | grep -q -e PANIC -e 'was terminated by signal [^9]' && missing+=" [no PANIC, no other signal]"
-	check "$([[ -z $missing ]] && echo 0 || echo 1)" "$label: the log shows the crash and the recovery (${*:-} ...; redo done)${missing:+; missing:$missing}"
+	check "$([[ -z $missing ]] && echo 0 || echo 1)" "$label: the server log shows the crash and the recovery: $shown${missing:+; missing:$missing}"
 	tail -n +"$((from + 1))" "$pglog" | grep -e 'redo done' -e 'terminated by signal' | sed -E 's/^[^]]*\] /#   log: /; s/ system usage.*//'
 
 	grep '^ack ' "$work/stream.$s.out" | awk -v OFS='\t' '{print $2, $3}' >"$work/acked.$s"
@@ -536,10 +549,10 @@ recovered() { # recovered S LABEL LOG_LINE_BEFORE PATTERN...
 	after=$(psql -X -q -At -v ON_ERROR_STOP=1 -d crash 2>&1 <<SQL
 BEGIN;
 SELECT cmp.set_actor($admin) \\gset
-SELECT customer_number FROM cmp.customer
- WHERE customer_id = cmp.create_customer(account_id => $acct, name => 'After $s', status => 'ACTIVE',
-	admin_login => 'crash_after_$s', admin_email => 'after_$s@crash.example');
+SELECT cmp.create_customer(account_id => $acct, name => 'After $s', status => 'ACTIVE',
+	admin_login => 'crash_after_$s', admin_email => 'after_$s@crash.example') AS new_id \\gset
 COMMIT;
+SELECT customer_number FROM cmp.customer WHERE customer_id = :new_id;
 SQL
 	)
 	check "$([[ -n $before && $after == "$((before + 1))" ]] && echo 0 || echo 1)" \
@@ -553,7 +566,7 @@ q -c CHECKPOINT
 heap0=$(val "SELECT pg_relation_size('cmp.sim_card')")
 hist0=$(val "SELECT pg_relation_size('cmp.sim_assignment_history_data')")
 from=$(logpos)
-stream_start A
+stream_start A || { check 1 "crash A: the stream starts"; finish; }
 ta=$SECONDS
 pid=$(stream_backend A assign_sims)
 if [[ -z $pid ]]; then
@@ -566,12 +579,14 @@ target=$((heap0 + heap0 * a_grow / 100))
 for ((i = 0; i < wait_max * 20; i++)); do
 	heap=$(val "SELECT pg_relation_size('cmp.sim_card')")
 	[[ -n $heap ]] && ((heap >= target)) && break
+	kill -0 "$stream_pid" 2>/dev/null || break
 	sleep 0.05
 done
 hist=$(val "SELECT pg_relation_size('cmp.sim_assignment_history_data')")
 still=$(val "SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND state = 'active' AND query LIKE '%assign_sims%'")
 kill -9 "$pid"
-echo "# crash A: assign_sims of $nsims SIMs, backend $pid killed $((SECONDS - ta)) s into the call, after sim_card grew by $(((heap - heap0) / 1048576)) MB and the SIM history by $(((hist - hist0) / 1048576)) MB"
+t_crash=$SECONDS
+echo "# crash A: assign_sims of $nsims SIMs, backend $pid killed $((SECONDS - ta)) s into the call, after sim_card grew by $(((heap - heap0) / 1024)) kB and the SIM history by $(((hist - hist0) / 1024)) kB"
 check "$([[ $still == 1 ]] && ((heap >= target)) && echo 0 || echo 1)" \
 	"crash A: the backend was killed in the middle of the call (still running it, ${a_grow}% of sim_card's size written)"
 recovered A "crash A" "$from" 'was terminated by signal 9' 'terminating any other active server processes' \
@@ -582,7 +597,7 @@ check "$([[ $on_fixture == 0 ]] && echo 0 || echo 1)" "crash A: no SIM of the ki
 # ---- crash B: kill -9 in a stream of create_customer ------------------------
 q -c CHECKPOINT
 from=$(logpos)
-stream_start B
+stream_start B || { check 1 "crash B: the stream starts"; finish; }
 tb=$SECONDS
 pid=$(stream_backend B '')
 for ((i = 0; i < wait_max * 20; i++)); do
@@ -592,6 +607,7 @@ for ((i = 0; i < wait_max * 20; i++)); do
 	sleep 0.05
 done
 [[ -n $pid ]] && kill -9 "$pid"
+t_crash=$SECONDS
 echo "# crash B: backend ${pid:-?} killed $((SECONDS - tb)) s into the stream, with $n customers of the stream visible"
 recovered B "crash B" "$from" 'was terminated by signal 9' 'all server processes terminated; reinitializing'
 echo "# crash B: $(wc -l <"$work/acked.B") creates acknowledged"
@@ -599,7 +615,7 @@ echo "# crash B: $(wc -l <"$work/acked.B") creates acknowledged"
 # ---- crash C: immediate shutdown in a stream of creates, moves, statuses ----
 q -c CHECKPOINT
 from=$(logpos)
-stream_start C
+stream_start C || { check 1 "crash C: the stream starts"; finish; }
 tc=$SECONDS
 stream_backend C '' >/dev/null
 for ((i = 0; i < wait_max * 20; i++)); do
@@ -608,6 +624,7 @@ for ((i = 0; i < wait_max * 20; i++)); do
 	kill -0 "$stream_pid" 2>/dev/null || break
 	sleep 0.05
 done
+t_crash=$SECONDS
 as_pg "$RO_PG_BINDIR/pg_ctl" -D "$data" -m immediate -w -t 60 stop >"$work/stop.log" 2>&1
 check "$?" "crash C: pg_ctl stop -m immediate $((SECONDS - tc)) s into the stream, with $n customers of the stream visible"
 # restart, not start: after a stop, pg_ctl restart starts the server with
@@ -620,5 +637,5 @@ echo "# crash C: $(wc -l <"$work/acked.C") calls acknowledged: $(val "SELECT str
 echo "# totals: $(val "SELECT format('%s SIMs, %s on customers; %s customers; %s users; %s status history rows; %s SIM history rows; %s audit rows',
 	(SELECT count(*) FROM cmp.sim_card), (SELECT count(customer_id) FROM cmp.sim_card), (SELECT count(*) FROM cmp.customer),
 	(SELECT count(*) FROM cmp.app_user_data), (SELECT count(*) FROM cmp.customer_status_history),
-	(SELECT count(*) FROM cmp.sim_assignment_history_data), (SELECT count(*) FROM cmp.audit_log))")"
+	(SELECT count(*) FROM cmp.sim_assignment_history_data), (SELECT count(*) FROM cmp.audit_log))"); $((SECONDS - t_all)) s in all"
 finish
