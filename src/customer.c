@@ -151,6 +151,21 @@ static KeptPlan customer_sims = {
 	"SELECT pg_catalog.count(*) FROM cmp.sim_card s WHERE s.customer_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
+/*
+ * The users of a customer about to be deleted, locked (in user id order) as
+ * cmp.assign_user_to_customers and cmp.unassign_user_from_customers lock
+ * the user they change: whether a user is left with no customer is then
+ * decided from its committed assignments.  The customer is locked first, so
+ * no user can be assigned to it meanwhile.
+ */
+static KeptPlan lock_customer_users = {
+	"SELECT u.user_id FROM cmp.app_user_data u"
+	" WHERE u.user_id OPERATOR(pg_catalog.=) ANY ("
+	"       SELECT uc.user_id FROM cmp.user_customer uc"
+	"        WHERE uc.customer_id OPERATOR(pg_catalog.=) $1)"
+	" ORDER BY u.user_id FOR UPDATE",
+	1, {INT8OID}
+};
 static KeptPlan delete_customer_row = {
 	"WITH gone AS (DELETE FROM cmp.user_customer uc"
 	"               WHERE uc.customer_id OPERATOR(pg_catalog.=) $1 RETURNING uc.user_id),"
@@ -720,6 +735,7 @@ delete_customer(PG_FUNCTION_ARGS)
 				 errdetail("Only a customer holding no SIM cards can be deleted."),
 				 errhint("Unassign its SIM cards with cmp.unassign_sims() first.")));
 
+	KeptPlanExec(&lock_customer_users, &arg, NULL, false, 0);
 	KeptPlanExec(&delete_customer_row, &arg, NULL, false, 0);
 	unassigned = SpiGetText(0, 2);
 	removed = SpiGetText(0, 3);

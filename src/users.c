@@ -568,13 +568,18 @@ ChangeAssignments(FunctionCallInfo fcinfo, bool assign)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/*
+	 * Customers first, then the user: the order delete_customer locks them
+	 * in (the customer, then its users), so the two wait for each other
+	 * instead of deadlocking.
+	 */
+	account_id = TargetCustomers(actor, ids, n);
 	user_account = TargetUser(actor, user_id, &level, &status);
 	if (strcmp(level, "CUSTOMER") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("user %lld is not a customer user", (long long) user_id),
 				 errdetail("Only CUSTOMER-level users are assigned to customers.")));
-	account_id = TargetCustomers(actor, ids, n);
 	if (account_id != user_account)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
