@@ -39,7 +39,8 @@
 #
 # Run by tools/test.sh (as root, PGHOST = the cluster's unix socket dir);
 # prints `ok - ...` / `not ok - ...` and ends with `N passed, M failed`.
-# RO_SOAK_SEED repeats a run's choices (not its interleaving).
+# RO_SOAK_SEED repeats a run's choices (not its interleaving); RO_KEEP=1
+# keeps the database, the role and the work directory for a look.
 set -uo pipefail
 export LC_ALL=C
 export PGUSER=${PGUSER:-postgres}
@@ -106,11 +107,15 @@ cleanup() {
 	if [[ -n ${node_pid:-} ]] && kill -0 "$node_pid" 2>/dev/null; then
 		kill "$node_pid" 2>/dev/null
 	fi
+	if [[ -n ${RO_KEEP:-} ]]; then
+		echo "# RO_KEEP: database $db, role $role and $work kept" >&2
+		return
+	fi
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
 	if ((role_created)); then
 		psql -X -q -d postgres -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1
 	fi
-	[[ -n $work && -d $work && -z ${RO_KEEP:-} ]] && rm -rf "$work"
+	[[ -n $work && -d $work ]] && rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -365,7 +370,8 @@ else
 fi
 
 echo "# $n_clients clients for $seconds s, seed $seed (RO_SOAK_SEED)"
-NODE_PATH=$modules PGDATABASE=$db PGUSER=$role \
+superuser=$PGUSER # the monitor's; the clients log in as $role
+NODE_PATH=$modules PGDATABASE=$db SOAK_MONITOR_USER=$superuser PGUSER=$role \
 	SOAK_BOUNCER_HOST=$work SOAK_BOUNCER_PORT=6432 SOAK_BOUNCER_DB=soak SOAK_POOL_SIZE=$pool_size \
 	SOAK_CONFIG=$work/config.json SOAK_OUT=$work SOAK_CLIENTS=$n_clients SOAK_SECONDS=$seconds SOAK_SEED=$seed \
 	timeout $((seconds + 120)) node "$repo/test/suites/soak/soak.js" >"$work/clients.out" 2>"$work/clients.err" &

@@ -8,24 +8,30 @@
 //   BEGIN; SELECT cmp.set_actor($1); <one call or read, with parameters>; COMMIT
 //
 // (unnamed statements), as a CSP user, an ACCOUNT admin, an ACCOUNT user
-// without admin rights, a customer admin or a customer user, mostly the
-// actor the operation is meant for and sometimes another one.  The
-// operations are every changing function of cmp and three reads, aimed at
-// the same customers, the same customer users and random subsets of the
-// same windows of SIMs as the other clients, so that they collide.
+// without admin rights, a customer admin or a customer user: mostly an
+// actor the operation is meant for, sometimes any other.  The operations
+// are every changing function of cmp and three reads, aimed at what the
+// clients share: one picture of the customers and customer users (read
+// again every REFRESH_MS, updated by every call that succeeds), random
+// subsets of the same windows of SIMs, the same customer names and logins,
+// and the newest DRAFT customers, which some delete while others give
+// their users other customers or take those away.
 //
 // Counted: every outcome per operation and SQLSTATE (err.code), and per
 // operation and actor the calls that committed and changed something, which
 // are the calls that write one cmp.audit_log row (a call that moves no SIM,
-// assigns nobody new or sets the status a user or customer already has
-// writes none).  The reads check that no row is outside what the actor may
-// see (its account, or its customers).
+// assigns or unassigns nobody, or sets the status a user or customer
+// already has writes none).  The reads check that no row is outside what
+// the actor may see (its account, or its customers).  A monitor checks the
+// cheap invariants as superuser once a second.
 //
 // Input: SOAK_CONFIG (the fixture, JSON, written by soak.sh), SOAK_OUT (a
-// directory for effective.tsv), SOAK_CLIENTS, SOAK_SECONDS, SOAK_SEED;
-// PGHOST/PGPORT/PGDATABASE (direct) and SOAK_BOUNCER_HOST/_PORT/_DB, PGUSER.
-// Output: the table of outcomes as `# ` lines, `ok - ...` / `not ok - ...`
-// lines for what the clients alone can tell; soak.sh checks the rest.
+// directory for effective.tsv: audit operation, actor, calls, SIMs moved),
+// SOAK_CLIENTS, SOAK_SECONDS, SOAK_SEED, SOAK_POOL_SIZE; PGHOST, PGPORT,
+// PGDATABASE (direct), SOAK_BOUNCER_HOST/_PORT/_DB (pgbouncer), PGUSER (the
+// application role), SOAK_MONITOR_USER (a superuser).
+// Output: the table of outcomes as `# ` lines and `ok - ...` / `not ok - ...`
+// lines for what the clients can tell; soak.sh checks the rest.
 
 'use strict';
 
@@ -54,6 +60,7 @@ const effective = new Map(); // `${auditOp}\t${actor}` -> {calls, moved}
 const byMode = { pgbouncer: { ok: 0, tx: 0, pids: new Set() }, direct: { ok: 0, tx: 0, pids: new Set() } };
 const leaks = [];
 let reads = 0;
+let t0 = 0;
 
 function outcome(op, key, message) {
   if (!outcomes.has(op)) outcomes.set(op, new Map());
@@ -85,7 +92,6 @@ function rng(s) {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
   const r = {
-    f: next,
     int: (n) => Math.floor(next() * n),
     chance: (p) => next() < p,
     pick: (xs) => (xs.length ? xs[Math.floor(next() * xs.length)] : undefined),
@@ -112,12 +118,14 @@ function rng(s) {
 }
 
 // ---------------------------------------------------------------------------
-// the world as a client knows it: the fixture, plus customers and customer
-// users as last read (every REFRESH requests), plus what it created itself
+// the world as the clients know it, shared by all of them: customers and
+// customer users as last read (at most REFRESH_MS old), with what the
+// clients' own calls did since.  A guess, not the truth: other calls may
+// have changed it meanwhile, which is what makes the calls collide.
 // ---------------------------------------------------------------------------
 
-const REFRESH = 40;
-const accounts = cfg.accounts; // [{key, id, admins, users, lockable, sims, provision}]
+const REFRESH_MS = 300;
+const accounts = cfg.accounts; // [{key, id, reseller, admins, users, lockable, sims, provision}]
 const accountIds = accounts.map((a) => a.id);
 
 const WORLD_SQL = `
@@ -138,20 +146,44 @@ function emptyWorld() {
   return w;
 }
 
+let world = emptyWorld();
+let worldAt = 0;
+
 function loadWorld(json) {
   const w = emptyWorld();
   for (const c of json.customers) w[c.account].customers.push(c);
   for (const u of json.users) w[u.account].users.push(u);
-  return w;
+  world = w;
+  worldAt = Date.now();
 }
+
+const customersIn = (acct) => world[acct.id].customers;
+const usersIn = (acct) => world[acct.id].users;
+const findCustomer = (id) => {
+  for (const a of accounts) {
+    const c = world[a.id].customers.find((x) => x.id === Number(id));
+    if (c) return c;
+  }
+  return undefined;
+};
+const findUser = (id) => {
+  for (const a of accounts) {
+    const u = world[a.id].users.find((x) => x.id === Number(id));
+    if (u) return u;
+  }
+  return undefined;
+};
+// the newest DRAFT customers of the account: deletes, customer users and
+// their assignments meet there
+const hot = (acct) => customersIn(acct).filter((c) => c.status === 'DRAFT').slice(-4);
 
 // ---------------------------------------------------------------------------
 // one request
 // ---------------------------------------------------------------------------
 
-// run: BEGIN; set_actor; the statement; COMMIT.  Returns the result or the
-// error; counts the outcome under op (or set_actor when the actor itself
-// is refused, e.g. LOCKED or deleted meanwhile).
+// BEGIN; set_actor; the statement; COMMIT.  Returns the result or the
+// error; counts the outcome under op (under set_actor when the actor itself
+// is refused, LOCKED or deleted meanwhile).
 async function request(ctx, op, actor, sql, params) {
   const { client, mode } = ctx;
   byMode[mode].tx++;
@@ -160,6 +192,7 @@ async function request(ctx, op, actor, sql, params) {
     await client.query('BEGIN');
     stage = 'set_actor';
     await client.query('SELECT cmp.set_actor($1)', [actor]);
+    outcome('set_actor', 'ok');
     stage = op;
     const res = await client.query(sql, params);
     stage = 'COMMIT';
@@ -185,11 +218,12 @@ async function request(ctx, op, actor, sql, params) {
 // the operations
 // ---------------------------------------------------------------------------
 
-// Actors.  core: the CSP user and the ACCOUNT users that are never locked;
-// lockable users and customer users come and go (set_actor refuses them
-// while LOCKED, and P0002 once deleted with their last customer).
-function actorOf(r, ctx, kind, acct) {
-  const w = ctx.world[acct.id];
+// Actors.  The CSP user, the ACCOUNT admins and one ACCOUNT user per
+// account are never locked (nothing targets them); the lockable CSP and
+// ACCOUNT users and the customer users come and go (set_actor refuses them
+// while LOCKED, and with P0002 once deleted with their last customer).
+function actorOf(r, kind, acct) {
+  const us = usersIn(acct);
   switch (kind) {
     case 'CSP':
       return r.chance(0.9) ? cfg.csp : cfg.csp_lockable;
@@ -198,43 +232,41 @@ function actorOf(r, ctx, kind, acct) {
     case 'ACCOUNT user':
       return r.chance(0.8) ? r.pick(acct.users) : r.pick(acct.lockable);
     case 'customer admin': {
-      const u = r.pick(w.users.filter((x) => x.admin && x.status === 'ACTIVE'));
-      return u ? u.id : r.pick(w.users.map((x) => x.id)) || acct.admins[0];
+      const u = r.pick(us.filter((x) => x.admin && x.status === 'ACTIVE'));
+      return u ? u.id : r.pick(us.map((x) => x.id)) || acct.admins[0];
     }
     default: {
-      const u = r.pick(w.users.filter((x) => !x.admin && x.status === 'ACTIVE'));
-      return u ? u.id : r.pick(w.users.map((x) => x.id)) || acct.users[0];
+      const u = r.pick(us.filter((x) => !x.admin && x.status === 'ACTIVE'));
+      return u ? u.id : r.pick(us.map((x) => x.id)) || acct.users[0];
     }
   }
 }
 const KINDS = ['CSP', 'ACCOUNT admin', 'ACCOUNT user', 'customer admin', 'customer user'];
 
 // mostly one of the actors the operation is for, sometimes anyone
-function chooseActor(r, ctx, meantFor, acct) {
+function chooseActor(r, meantFor, acct) {
   const kind = r.chance(0.85) ? r.pick(meantFor) : r.pick(KINDS);
-  return { kind, id: actorOf(r, ctx, kind, acct) };
+  return { kind, id: actorOf(r, kind, acct) };
 }
 
-function otherAccount(acct) {
-  return accounts.find((a) => a.id !== acct.id);
-}
+const otherAccount = (acct) => accounts.find((a) => a.id !== acct.id);
 
-// a customer of the account, biased to the given statuses; sometimes one of
-// the other account (P0002 for anyone but the system actor)
-function customerOf(r, ctx, acct, prefer) {
+// a customer of the account, mostly of the preferred statuses; sometimes
+// one of the other account (P0002 for anyone but the system actor)
+function customerOf(r, acct, prefer) {
   if (r.chance(0.04)) {
-    const o = ctx.world[otherAccount(acct).id].customers;
+    const o = customersIn(otherAccount(acct));
     if (o.length) return r.pick(o).id;
   }
-  const cs = ctx.world[acct.id].customers;
+  const cs = customersIn(acct);
   const good = prefer ? cs.filter((c) => prefer.includes(c.status)) : cs;
-  const c = r.pick(good.length && r.chance(0.85) ? good : cs);
+  const c = r.pick(good.length && r.chance(0.9) ? good : cs);
   return c ? c.id : 0;
 }
 
-function customersOf(r, ctx, acct, k, prefer) {
+function customersOf(r, acct, k, prefer) {
   const ids = new Set();
-  for (let i = 0; i < k; i++) ids.add(customerOf(r, ctx, acct, prefer));
+  for (let i = 0; i < k; i++) ids.add(customerOf(r, acct, prefer));
   return [...ids];
 }
 
@@ -251,23 +283,28 @@ function simsOf(r, acct) {
   return out;
 }
 
-const NAMES = 60; // customer names per account: create and rename collide (23505)
+const NAMES = 250; // customer names per account: create and rename collide (23505)
 const customerName = (r, acct) => `Soak ${acct.key} Customer ${r.int(NAMES)}`;
-const customerLogin = (r) => `sk.cu.${r.int(6000)}`;
+const customerLogin = (r) => `sk.cu.${r.int(8000)}`;
+const moved = (res) => Number(res.rows[0].n);
 
+// name, weight, the actors it is meant for, and build(r, acct, actor) ->
+// { sql, params, effect(res) -> [audit operation, SIMs moved] or null when
+// the call changed nothing (default: [name, 0]), after(res): what the
+// clients learn from it, read: the kind of read }
 const OPS = [
-  // [name, weight, meant for, build(r, ctx, acct) -> {sql, params, effect(res) -> [auditOp, moved] | null}]
   ['create_account', 1, ['CSP'], (r) => {
     const n = r.int(400);
     return r.chance(0.5)
-      ? { sql: `SELECT cmp.create_account(account_number => $1, name => $2) AS id`,
+      ? { sql: 'SELECT cmp.create_account(account_number => $1, name => $2) AS id',
           params: [`SK-N-${n}`, `Soak new account ${n}`] }
       : { sql: `SELECT cmp.create_account(account_number => $1, name => $2, account_type => 'RESELLER',
                   customer_invoice_creation => true, customer_invoice_type => $3,
                   customer_billing_cycle_day => $4) AS id`,
-          params: [`SK-N-${n}`, `Soak new reseller ${n}`, r.pick(['RAW', 'PDF', 'BOTH']), 1 + r.int(r.chance(0.05) ? 40 : 28)] };
+          params: [`SK-N-${n}`, `Soak new reseller ${n}`, r.pick(['RAW', 'PDF', 'BOTH']),
+            1 + r.int(r.chance(0.05) ? 40 : 28)] };
   }],
-  ['create_user', 2, ['CSP', 'ACCOUNT admin'], (r, ctx, acct) => {
+  ['create_user', 2, ['CSP', 'ACCOUNT admin'], (r, acct) => {
     const n = r.int(1500);
     const level = r.chance(0.2) ? 'CSP' : 'ACCOUNT';
     const account = level === 'CSP' ? null : (r.chance(0.9) ? acct.id : otherAccount(acct).id);
@@ -275,14 +312,14 @@ const OPS = [
                      is_admin => $5) AS id`,
              params: [`sk.u.${n}`, `u${n}@soak.example`, level, account, r.chance(0.3)] };
   }],
-  ['provision_sims', 2, ['CSP'], (r, ctx, acct) => {
+  ['provision_sims', 2, ['CSP'], (r, acct) => {
     const block = r.pick(acct.provision);
     const iccids = r.chance(0.7) ? block : r.subset(block, 1 + r.int(block.length));
     return { sql: 'SELECT cmp.provision_sims(account_id => $1, iccids => $2::text[]) AS n',
              params: [acct.id, iccids] };
   }],
-  ['create_customer', 5, ['ACCOUNT admin', 'ACCOUNT user'], (r, ctx, acct) => {
-    const active = r.chance(0.4);
+  ['create_customer', 5, ['ACCOUNT admin', 'ACCOUNT user'], (r, acct) => {
+    const active = r.chance(0.3);
     const billable = acct.reseller ? r.chance(0.3) : r.chance(0.03);
     const address = billable || r.chance(0.3);
     const login = active || r.chance(0.3) ? customerLogin(r) : null;
@@ -291,95 +328,130 @@ const OPS = [
               external_customer_number => $5, country => $6, city => $7, street => $8, zip_code => $9,
               admin_login => $10, admin_email => $11) AS id`,
       params: [r.chance(0.95) ? acct.id : otherAccount(acct).id, customerName(r, acct), billable,
-        active ? 'ACTIVE' : 'DRAFT', r.chance(0.3) ? `EXT-${r.int(150)}` : null,
+        active ? 'ACTIVE' : 'DRAFT', r.chance(0.3) ? `EXT-${r.int(300)}` : null,
         address ? 'AT' : null, address ? 'Vienna' : null, address ? 'Ring 1' : null,
         address && r.chance(0.95) ? '1010' : null, login, login ? `${login}@soak.example` : null],
-      created: (res) => ctx.world[acct.id].customers.push({ id: Number(res.rows[0].id), account: acct.id, status: active ? 'ACTIVE' : 'DRAFT' }),
+      after: (res) => customersIn(acct).push({ id: Number(res.rows[0].id), account: acct.id, status: active ? 'ACTIVE' : 'DRAFT' }),
     };
   }],
-  ['update_customer', 5, ['ACCOUNT admin', 'ACCOUNT user'], (r, ctx, acct) => {
+  ['update_customer', 5, ['ACCOUNT admin', 'ACCOUNT user'], (r, acct) => {
     const changes = r.weighted([
       [{ description: `soak ${r.int(1e6)}` }, 3],
       [{ country: 'AT', city: 'Graz', street: 'Hauptplatz 1', zip_code: '8010' }, 2],
       [{ name: customerName(r, acct) }, 2],
       [{ billable: r.chance(0.5) }, 2],
       [{ phone: r.chance(0.8) ? '+43123456789' : 'not a phone' }, 1],
-      [{ external_customer_number: r.chance(0.8) ? `EXT-${r.int(150)}` : null }, 1],
+      [{ external_customer_number: r.chance(0.8) ? `EXT-${r.int(300)}` : null }, 1],
       [{ estimated_annual_revenue: r.int(1e6), revenue_currency: 'EUR' }, 1],
       [{ zip_code: null }, 1],
       [{ no_such_field: 1 }, 0.2],
     ]);
     return { sql: 'SELECT cmp.update_customer(customer_id => $1, changes => $2::jsonb)',
-             params: [customerOf(r, ctx, acct, ['DRAFT', 'ACTIVE', 'SUSPENDED']), JSON.stringify(changes)] };
+             params: [customerOf(r, acct, ['DRAFT', 'ACTIVE', 'SUSPENDED']), JSON.stringify(changes)] };
   }],
-  ['delete_customer', 2, ['ACCOUNT admin', 'ACCOUNT user'], (r, ctx, acct) =>
-    ({ sql: 'SELECT cmp.delete_customer(customer_id => $1)', params: [customerOf(r, ctx, acct, ['DRAFT'])] })],
-  ['set_customer_status', 7, ['ACCOUNT admin', 'ACCOUNT user'], (r, ctx, acct) => {
-    const id = customerOf(r, ctx, acct, ['DRAFT', 'ACTIVE', 'SUSPENDED']);
-    const c = ctx.world[acct.id].customers.find((x) => x.id === id);
-    const natural = { DRAFT: 'ACTIVE', ACTIVE: 'SUSPENDED', SUSPENDED: 'ACTIVE' }[c && c.status];
+  ['delete_customer', 3, ['ACCOUNT admin', 'ACCOUNT user'], (r, acct) => {
+    const h = hot(acct);
+    const id = h.length && r.chance(0.7) ? r.pick(h).id : customerOf(r, acct, ['DRAFT']);
+    return { sql: 'SELECT cmp.delete_customer(customer_id => $1)', params: [id],
+             after: () => {
+               const w = world[acct.id];
+               w.customers = w.customers.filter((c) => c.id !== id);
+               for (const u of w.users) u.customers = u.customers.filter((c) => c !== id);
+               w.users = w.users.filter((u) => u.customers.length);
+             } };
+  }],
+  ['set_customer_status', 7, ['ACCOUNT admin', 'ACCOUNT user'], (r, acct) => {
+    const id = customerOf(r, acct, ['DRAFT', 'ACTIVE', 'SUSPENDED']);
+    const c = findCustomer(id);
+    // mostly a transition that exists (DRAFT customers stay DRAFT for a
+    // while, to be deleted); sometimes one that does not (55000) or the
+    // current status again (a no-op); rarely TERMINATED
+    const natural = { DRAFT: r.chance(0.3) ? 'ACTIVE' : 'DRAFT', ACTIVE: 'SUSPENDED', SUSPENDED: 'ACTIVE' }[c && c.status];
     const status = r.chance(0.02) ? 'TERMINATED'
       : r.chance(0.8) && natural ? natural : r.pick(['DRAFT', 'ACTIVE', 'SUSPENDED', 'ACTIVE']);
     return { sql: `SELECT cmp.set_customer_status(customer_id => $1, status => $2, reason => 'soak',
                      release_sims => $3) AS previous`,
              params: [id, status, r.chance(0.5)],
-             effect: (res) => (res.rows[0].previous !== status ? ['set_customer_status', 0] : null) };
+             effect: (res) => (res.rows[0].previous !== status ? ['set_customer_status', 0] : null),
+             after: () => { if (c) c.status = status; } };
   }],
-  ['create_customer_user', 4, ['ACCOUNT admin', 'ACCOUNT user', 'customer admin'], (r, ctx, acct, actor) => {
-    let ids = customersOf(r, ctx, acct, 1 + r.int(3), ['ACTIVE', 'DRAFT']);
-    const me = ctx.world[acct.id].users.find((u) => u.id === actor.id);
+  ['create_customer_user', 4, ['ACCOUNT admin', 'ACCOUNT user', 'customer admin'], (r, acct, actor) => {
+    let ids = customersOf(r, acct, 1 + r.int(3), ['ACTIVE', 'DRAFT']);
+    const me = findUser(actor.id);
+    const h = hot(acct);
     if (me && r.chance(0.9)) ids = r.subset(me.customers, 1 + r.int(2));
-    if (!ids.length) ids = [customerOf(r, ctx, acct)];
+    else if (h.length && r.chance(0.3)) ids = [r.pick(h).id];
+    if (!ids.length) ids = [customerOf(r, acct)];
     const login = customerLogin(r);
+    const admin = r.chance(0.3);
     return { sql: `SELECT cmp.create_customer_user(customer_ids => $1::bigint[], login => $2, email => $3,
                      is_admin => $4) AS id`,
-             params: [ids, login, `${login}@soak.example`, r.chance(0.3)] };
+             params: [ids, login, `${login}@soak.example`, admin],
+             after: (res) => usersIn(acct).push({ id: Number(res.rows[0].id), account: acct.id, admin,
+               status: 'ACTIVE', customers: ids.slice() }) };
   }],
-  ['assign_user_to_customers', 5, ['ACCOUNT admin', 'ACCOUNT user', 'customer admin'], (r, ctx, acct, actor) => {
-    const w = ctx.world[acct.id];
-    let ids = customersOf(r, ctx, acct, 1 + r.int(3), ['ACTIVE', 'DRAFT']);
-    const me = w.users.find((u) => u.id === actor.id);
+  ['assign_user_to_customers', 5, ['ACCOUNT admin', 'ACCOUNT user', 'customer admin'], (r, acct, actor) => {
+    let ids = customersOf(r, acct, 1 + r.int(3), ['ACTIVE', 'DRAFT']);
+    const me = findUser(actor.id);
     if (me && r.chance(0.8)) ids = r.subset(me.customers, 1 + r.int(2));
-    if (!ids.length) ids = [customerOf(r, ctx, acct)];
-    const u = r.pick(w.users);
+    if (!ids.length) ids = [customerOf(r, acct)];
+    // often a user of one of the newest DRAFT customers, which may be
+    // deleted at the same time
+    const hotIds = hot(acct).map((c) => c.id);
+    const onHot = usersIn(acct).filter((u) => u.customers.some((c) => hotIds.includes(c)));
+    const u = onHot.length && r.chance(0.4) ? r.pick(onHot) : r.pick(usersIn(acct));
     return { sql: 'SELECT cmp.assign_user_to_customers(user_id => $1, customer_ids => $2::bigint[]) AS n',
              params: [u ? u.id : acct.users[0], ids],
-             effect: (res) => (Number(res.rows[0].n) > 0 ? ['assign_user_to_customers', 0] : null) };
+             effect: (res) => (moved(res) > 0 ? ['assign_user_to_customers', 0] : null),
+             after: () => { if (u) u.customers = [...new Set(u.customers.concat(ids))]; } };
   }],
-  ['unassign_user_from_customers', 5, ['ACCOUNT admin', 'ACCOUNT user', 'customer admin'], (r, ctx, acct) => {
-    const u = r.pick(ctx.world[acct.id].users);
-    let ids = u && u.customers.length && r.chance(0.85) ? r.subset(u.customers, 1 + r.int(2))
-      : customersOf(r, ctx, acct, 1 + r.int(2));
-    if (!ids.length) ids = [customerOf(r, ctx, acct)];
+  ['unassign_user_from_customers', 5, ['ACCOUNT admin', 'ACCOUNT user', 'customer admin'], (r, acct) => {
+    // often a user of one of the newest DRAFT customers, from its others
+    const hotIds = hot(acct).map((c) => c.id);
+    const onHot = usersIn(acct).filter((u) => u.customers.length > 1 && u.customers.some((c) => hotIds.includes(c)));
+    let u;
+    let ids;
+    if (onHot.length && r.chance(0.4)) {
+      u = r.pick(onHot);
+      ids = u.customers.filter((c) => !hotIds.includes(c));
+    } else {
+      u = r.pick(usersIn(acct));
+      ids = u && u.customers.length && r.chance(0.85) ? r.subset(u.customers, 1 + r.int(2))
+        : customersOf(r, acct, 1 + r.int(2));
+    }
+    if (!ids.length) ids = [customerOf(r, acct)];
     return { sql: 'SELECT cmp.unassign_user_from_customers(user_id => $1, customer_ids => $2::bigint[]) AS n',
              params: [u ? u.id : acct.users[0], ids],
-             effect: (res) => (Number(res.rows[0].n) > 0 ? ['unassign_user_from_customers', 0] : null) };
+             effect: (res) => (moved(res) > 0 ? ['unassign_user_from_customers', 0] : null),
+             after: () => { if (u) u.customers = u.customers.filter((c) => !ids.includes(c)); } };
   }],
-  ['set_user_status', 4, ['CSP', 'ACCOUNT admin', 'ACCOUNT user', 'customer admin'], (r, ctx, acct, actor) => {
+  ['set_user_status', 4, ['CSP', 'ACCOUNT admin', 'ACCOUNT user', 'customer admin'], (r, acct, actor) => {
     // targets: customer users, the account's lockable ACCOUNT user, the
     // lockable CSP user, or the actor itself (55000 for locking oneself)
-    const pool = ctx.world[acct.id].users.map((u) => u.id).concat(acct.lockable, [cfg.csp_lockable]);
+    const pool = usersIn(acct).map((u) => u.id).concat(acct.lockable, [cfg.csp_lockable]);
     const target = r.chance(0.03) ? actor.id : r.pick(pool);
-    const status = r.chance(0.55) ? 'ACTIVE' : 'LOCKED';
+    const status = r.chance(0.6) ? 'ACTIVE' : 'LOCKED';
     return { sql: 'SELECT cmp.set_user_status(user_id => $1, status => $2) AS previous',
              params: [target, status],
-             effect: (res) => (res.rows[0].previous !== status ? ['set_user_status', 0] : null) };
+             effect: (res) => (res.rows[0].previous !== status ? ['set_user_status', 0] : null),
+             after: () => { const u = findUser(target); if (u) u.status = status; } };
   }],
-  ['assign_sims', 8, ['ACCOUNT admin', 'ACCOUNT user'], (r, ctx, acct) =>
+  // SIMs go to ACTIVE customers mostly, so that DRAFT ones stay deletable
+  ['assign_sims', 8, ['ACCOUNT admin', 'ACCOUNT user'], (r, acct) =>
     ({ sql: 'SELECT cmp.assign_sims(customer_id => $1, iccids => $2::text[]) AS n',
-       params: [customerOf(r, ctx, acct, ['ACTIVE', 'DRAFT']), simsOf(r, acct)],
-       effect: (res) => (Number(res.rows[0].n) > 0 ? ['assign_sims', Number(res.rows[0].n)] : null) })],
-  ['assign_sims reassign', 6, ['ACCOUNT admin', 'ACCOUNT user'], (r, ctx, acct) =>
+       params: [customerOf(r, acct, r.chance(0.9) ? ['ACTIVE'] : ['DRAFT']), simsOf(r, acct)],
+       effect: (res) => (moved(res) > 0 ? ['assign_sims', moved(res)] : null) })],
+  ['assign_sims reassign', 6, ['ACCOUNT admin', 'ACCOUNT user'], (r, acct) =>
     ({ sql: 'SELECT cmp.assign_sims(customer_id => $1, iccids => $2::text[], reassign => true) AS n',
-       params: [customerOf(r, ctx, acct, ['ACTIVE', 'DRAFT']), simsOf(r, acct)],
-       effect: (res) => (Number(res.rows[0].n) > 0 ? ['assign_sims', Number(res.rows[0].n)] : null) })],
-  ['unassign_sims', 5, ['ACCOUNT admin', 'ACCOUNT user'], (r, ctx, acct) =>
+       params: [customerOf(r, acct, r.chance(0.9) ? ['ACTIVE'] : ['DRAFT']), simsOf(r, acct)],
+       effect: (res) => (moved(res) > 0 ? ['assign_sims', moved(res)] : null) })],
+  ['unassign_sims', 5, ['ACCOUNT admin', 'ACCOUNT user'], (r, acct) =>
     ({ sql: 'SELECT cmp.unassign_sims(iccids => $1::text[]) AS n',
        params: [simsOf(r, acct)],
-       effect: (res) => (Number(res.rows[0].n) > 0 ? ['unassign_sims', Number(res.rows[0].n)] : null) })],
+       effect: (res) => (moved(res) > 0 ? ['unassign_sims', moved(res)] : null) })],
   // reads: each row checked against what the actor may see, in the same
-  // statement as cmp.whoami(), so both use one resolution of the actor
-  ['read sim_grid page', 8, KINDS, (r, ctx, acct) =>
+  // statement as cmp.whoami(), so that both use one resolution of the actor
+  ['read sim_grid page', 8, KINDS, (r, acct) =>
     ({ sql: `SELECT w.context_level AS level, w.account_id AS my_account, w.customer_ids AS my_customers,
                     g.iccid, g.account_id, g.account_number, g.customer_id
                FROM cmp.whoami() w
@@ -439,13 +511,14 @@ async function connect(ctx) {
 }
 
 async function refresh(ctx) {
+  worldAt = Date.now(); // one client at a time refreshes
   const { res } = await request(ctx, 'read world (CSP)', cfg.csp, WORLD_SQL, [accountIds]);
-  if (res) ctx.world = loadWorld(res.rows[0].w);
+  if (res) loadWorld(res.rows[0].w);
 }
 
 async function worker(i, deadline) {
   const r = rng(seed * 1000 + i);
-  const ctx = { mode: i < Math.ceil(nClients / 2) ? 'pgbouncer' : 'direct', world: emptyWorld() };
+  const ctx = { mode: i < Math.ceil(nClients / 2) ? 'pgbouncer' : 'direct' };
   try {
     await connect(ctx);
   } catch (err) {
@@ -453,7 +526,6 @@ async function worker(i, deadline) {
     return;
   }
   const ops = OPS.map((o) => [o, o[1]]);
-  let n = 0;
   while (Date.now() < deadline) {
     if (ctx.broken) {
       try { await ctx.client.end(); } catch (e) { /* gone */ }
@@ -462,14 +534,14 @@ async function worker(i, deadline) {
         return;
       }
     }
-    if (n++ % REFRESH === 0) {
+    if (Date.now() - worldAt > REFRESH_MS) {
       await refresh(ctx);
       continue;
     }
     const acct = r.chance(0.65) ? accounts[0] : accounts[1];
     const [name, , meantFor, build] = r.weighted(ops);
-    const actor = chooseActor(r, ctx, meantFor, acct);
-    const step = build(r, ctx, acct, actor);
+    const actor = chooseActor(r, meantFor, acct);
+    const step = build(r, acct, actor);
     const { res } = await request(ctx, name, actor.id, step.sql, step.params);
     if (!res) continue;
     if (step.read) {
@@ -480,9 +552,49 @@ async function worker(i, deadline) {
     // creations always write their row; the others only when they changed something
     const eff = step.effect ? step.effect(res) : [name, 0];
     if (eff) countEffective(eff[0], actor.id, eff[1]);
-    if (step.created) step.created(res);
+    if (step.after) step.after(res);
   }
   try { await ctx.client.end(); } catch (e) { /* gone */ }
+}
+
+// ---------------------------------------------------------------------------
+// the monitor: as superuser, directly, once a second, the cheap invariants
+// (soak.sh checks all of them at the end).  Every statement reads a
+// committed state, and every committed state must keep the rules, so a
+// violation seen here counts even when later calls happen to repair it.
+// ---------------------------------------------------------------------------
+
+const MONITOR_SQL = `
+SELECT (SELECT json_agg(u.user_id) FROM cmp.app_user_data u
+         WHERE u.context_level = 'CUSTOMER'
+           AND NOT EXISTS (SELECT 1 FROM cmp.user_customer uc WHERE uc.user_id = u.user_id)) AS "CUSTOMER users on no customer",
+       (SELECT json_agg(c.customer_id) FROM cmp.customer c
+         WHERE c.status IN ('ACTIVE', 'SUSPENDED') AND c.admin_user_id IS NULL) AS "ACTIVE/SUSPENDED customers without an admin",
+       (SELECT json_agg(s.iccid) FROM cmp.sim_card s JOIN cmp.customer c USING (customer_id)
+         WHERE c.status = 'TERMINATED' OR c.account_id <> s.account_id) AS "SIMs on a TERMINATED customer or one of another account"`;
+
+const violations = new Map(); // what -> {checks, first}
+let monitorChecks = 0;
+
+async function monitor(deadline) {
+  const client = new Client({ host: process.env.PGHOST, port: Number(process.env.PGPORT),
+    database: process.env.PGDATABASE, user: process.env.SOAK_MONITOR_USER || 'postgres' });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    while (Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 1000));
+      const row = (await client.query(MONITOR_SQL)).rows[0];
+      monitorChecks++;
+      for (const [what, ids] of Object.entries(row)) {
+        if (!ids) continue;
+        if (!violations.has(what)) violations.set(what, { checks: 0, first: `${(Date.now() - t0) / 1000} s: ${JSON.stringify(ids).slice(0, 200)}` });
+        violations.get(what).checks++;
+      }
+    }
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -503,9 +615,10 @@ function check(ok, what, info = []) {
 }
 
 async function main() {
-  const t0 = Date.now();
+  t0 = Date.now();
   const deadline = t0 + seconds * 1000;
-  await Promise.all(Array.from({ length: nClients }, (_, i) => worker(i, deadline)));
+  await Promise.all([monitor(deadline),
+    ...Array.from({ length: nClients }, (_, i) => worker(i, deadline))]);
   const elapsed = (Date.now() - t0) / 1000;
 
   // the table: per operation, successes, effective calls and errors by SQLSTATE
@@ -515,11 +628,9 @@ async function main() {
     effByOp.set(op, (effByOp.get(op) || 0) + e.calls);
   }
   const order = ['set_actor', 'read world (CSP)', ...OPS.map((o) => o[0]), 'connection'];
-  let total = 0;
-  let totalOk = 0;
   const undocumented = [];
   console.log(`# ${nClients} clients (${Math.ceil(nClients / 2)} through pgbouncer, ${Math.floor(nClients / 2)} direct), ${elapsed.toFixed(1)} s, seed ${seed}`);
-  console.log(`# ${'operation'.padEnd(30)} ${'calls'.padStart(6)} ${'ok'.padStart(6)}  errors by SQLSTATE`);
+  console.log(`# ${'operation'.padEnd(30)} ${'calls'.padStart(6)} ${'ok'.padStart(6)}  errors by SQLSTATE (set_actor: every request's first call)`);
   for (const op of order) {
     const m = outcomes.get(op);
     if (!m) continue;
@@ -533,8 +644,6 @@ async function main() {
       }
     }
     const ok = m.has('ok') ? m.get('ok').n : 0;
-    total += calls;
-    totalOk += ok;
     console.log(`# ${op.padEnd(30)} ${String(calls).padStart(6)} ${String(ok).padStart(6)}  ${errs.join(' ') || '-'}`);
   }
   console.log('# effective calls (one audit row each) per audit operation:');
@@ -544,8 +653,10 @@ async function main() {
   }
 
   // what the clients alone can tell
+  const total = byMode.pgbouncer.tx + byMode.direct.tx;
+  const totalOk = byMode.pgbouncer.ok + byMode.direct.ok;
   check(undocumented.length === 0,
-    `every error is a documented refusal (${[...DOCUMENTED].join(', ')}): ${total - totalOk} errors in ${total} requests`,
+    `every error is a documented refusal (${[...DOCUMENTED].join(', ')}): ${total - totalOk} refused of ${total} requests`,
     undocumented.slice(0, 20));
   check(leaks.length === 0, `no read showed a row the actor may not see (${reads} reads)`, leaks.slice(0, 10));
   const changing = [...new Set(OPS.filter((o) => !o[0].startsWith('read')).map((o) => o[0]))];
@@ -556,7 +667,7 @@ async function main() {
   check(never.length === 0, `every changing function succeeded at least once (${changing.length} kinds of call)`,
     [`never succeeded: ${never.join(', ')}`]);
   const minOk = Math.max(100, Math.round(1000 * seconds / 30));
-  check(totalOk >= minOk, `${totalOk} successful requests in ${elapsed.toFixed(0)} s (at least ${minOk})`);
+  check(totalOk >= minOk, `${totalOk} successful requests (committed) in ${elapsed.toFixed(0)} s (at least ${minOk})`);
   const pb = byMode.pgbouncer.ok;
   const di = byMode.direct.ok;
   check(pb >= totalOk / 10 && di >= totalOk / 10,
@@ -565,6 +676,10 @@ async function main() {
   check(byMode.pgbouncer.pids.size >= 1 && byMode.pgbouncer.pids.size <= poolSize
         && byMode.direct.pids.size === Math.floor(nClients / 2),
   `the pgbouncer clients shared ${byMode.pgbouncer.pids.size} server connections (pool_size ${poolSize}), the direct ones had ${byMode.direct.pids.size} of their own`);
+
+  check(violations.size === 0 && monitorChecks > 0,
+    `the rules held at every check of the monitor during the soak (${monitorChecks} checks, as superuser)`,
+    [...violations.entries()].map(([what, v]) => `${what}: in ${v.checks} checks, first at ${v.first}`));
 
   const lines = [];
   for (const [k, e] of effective) lines.push(`${k}\t${e.calls}\t${e.moved}\n`);
