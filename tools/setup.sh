@@ -30,6 +30,8 @@ needs=(
 	"postgresql-15-pgtap:/usr/share/postgresql/15/extension/pgtap.control"
 	"libtap-parser-sourcehandler-pgtap-perl:/usr/bin/pg_prove"
 	"pgbouncer:/usr/sbin/pgbouncer"
+	# the fuzz suite (test/suites/fuzz.sh)
+	"sqlsmith:/usr/bin/sqlsmith"
 	# the Debian package (debian/, test/suites/debian_package.sh)
 	"dpkg-dev:/usr/bin/dpkg-buildpackage"
 	"debhelper:/usr/bin/dh"
