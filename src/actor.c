@@ -864,6 +864,7 @@ whoami(PG_FUNCTION_ARGS)
 	else if (a.user_id != 0 && a.active)
 	{
 		Datum		arg = Int64GetDatum(a.user_id);
+		char	   *login = NULL;
 
 		values[0] = Int64GetDatum(a.user_id);
 		nulls[0] = false;
@@ -881,8 +882,7 @@ whoami(PG_FUNCTION_ARGS)
 			bool		isnull;
 			Datum		ids;
 
-			values[1] = CStringGetTextDatum(SpiGetText(0, 1));
-			nulls[1] = false;
+			login = SpiGetText(0, 1);	/* in the caller's memory */
 			ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 			if (!isnull)
 			{
@@ -891,6 +891,12 @@ whoami(PG_FUNCTION_ARGS)
 			}
 		}
 		SPI_finish();
+		/* after SPI_finish, which frees what was allocated while connected */
+		if (login != NULL)
+		{
+			values[1] = CStringGetTextDatum(login);
+			nulls[1] = false;
+		}
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -228,7 +228,8 @@ customer_status_graph(PG_FUNCTION_ARGS)
 	for (i = 0; i < SPI_processed; i++)
 		appendStringInfo(&dot, "  %s -> %s;\n", SpiGetText(i, 1), SpiGetText(i, 2));
 	appendStringInfoString(&dot, "}\n");
-	result = cstring_to_text(dot.data);
 	SPI_finish();
+	/* after SPI_finish, which frees what was allocated while connected */
+	result = cstring_to_text(dot.data);
 	PG_RETURN_TEXT_P(result);
 }
