@@ -4,7 +4,7 @@ WITH acct AS (
 	 WHERE account_id = 1
 	RETURNING account_id, account_type, last_customer_number),
 adm AS (
-	INSERT INTO cmp.app_user (login, email, full_name, is_admin, context_level, domain, account_id, created_by)
+	INSERT INTO cmp.app_user_data (login, email, full_name, is_admin, context_level, domain, account_id, created_by)
 	VALUES ('bench.c' || :run || '-' || :client_id || '-' || :n || '.admin',
 			'admin' || :run || '-' || :client_id || '-' || :n || '@bench-customers.example',
 			'Bench Admin', true, 'CUSTOMER', 'ENTERPRISE', 1, 4002)
