@@ -23,20 +23,8 @@ work=$(mktemp -d)
 passed=0
 failed=0
 
-ok() {
-	echo "ok - $1"
-	passed=$((passed + 1))
-}
-
-not_ok() {
-	echo "not ok - $1"
-	shift
-	local line
-	for line in "$@"; do
-		[[ -n $line ]] && echo "#   $line"
-	done
-	failed=$((failed + 1))
-}
+# shellcheck source=test/suites/lib/report.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/report.sh"
 
 cleanup() {
 	local db

@@ -57,28 +57,8 @@ bouncer_dirs=()
 client_pids=()
 role_created=0
 
-ok() {
-	echo "ok - $1"
-	passed=$((passed + 1))
-}
-
-not_ok() {
-	echo "not ok - $1"
-	shift
-	local line
-	for line in "$@"; do
-		[[ -n $line ]] && printf '%s\n' "$line" | sed 's/^/#   /'
-	done
-	failed=$((failed + 1))
-}
-
-check_eq() { # NAME EXPECTED ACTUAL
-	if [[ $2 == "$3" ]]; then
-		ok "$1"
-	else
-		not_ok "$1" "expected: $2" "got:      $3"
-	fi
-}
+# shellcheck source=test/suites/lib/report.sh
+source "$repo/test/suites/lib/report.sh"
 
 bouncer_stop() { # DIR
 	local dir=$1 pid

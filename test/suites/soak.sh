@@ -65,30 +65,8 @@ failed=0
 work=""
 role_created=0
 
-ok() {
-	echo "ok - $1"
-	passed=$((passed + 1))
-}
-
-not_ok() {
-	echo "not ok - $1"
-	shift
-	local line
-	for line in "$@"; do
-		[[ -n $line ]] && printf '%s\n' "$line" | sed 's/^/#   /'
-	done
-	failed=$((failed + 1))
-}
-
-check_eq() { # NAME EXPECTED ACTUAL [INFO...]
-	local name=$1 want=$2 got=$3
-	shift 3
-	if [[ $want == "$got" ]]; then
-		ok "$name"
-	else
-		not_ok "$name" "expected: $want" "got:      $got" "$@"
-	fi
-}
+# shellcheck source=test/suites/lib/report.sh
+source "$repo/test/suites/lib/report.sh"
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
