@@ -458,3 +458,156 @@ COMMENT ON COLUMN cmp.customer_overview.user_count IS 'users assigned to it';
 COMMENT ON COLUMN cmp.customer_overview.created_at IS 'when it was created';
 COMMENT ON COLUMN cmp.customer_overview.activated_at IS 'when it first became ACTIVE';
 COMMENT ON COLUMN cmp.customer_overview.terminated_at IS 'when it was TERMINATED';
+
+-- ---------------------------------------------------------------------------
+-- Change feed (SPEC §11). Every changing call writes its event in its own
+-- transaction; a consumer reads the events of the transactions that have
+-- committed, in the order they committed, and acknowledges them.
+--
+-- Commit order: an event's id is taken at commit, not when it is written.
+-- A call writes its event into cmp.event_pending; a deferred trigger on
+-- that table, which runs when the transaction commits, takes the lock of
+-- cmp.event_commit_order (held until the transaction has ended), gives the
+-- event the next id and moves it into cmp.event. So whoever can see event n
+-- can see every event below n, and a consumer that has read up to n never
+-- misses one: no id below n can commit later.
+-- ---------------------------------------------------------------------------
+
+CREATE SEQUENCE cmp.event_id_seq;
+CREATE TABLE cmp.event (
+	event_id bigint PRIMARY KEY,
+	occurred_at timestamptz NOT NULL,
+	event_type text NOT NULL CHECK (event_type IN (
+		'account.created', 'user.created', 'user.status_changed',
+		'customer.created', 'customer.updated', 'customer.deleted',
+		'customer.status_changed', 'customer_user.assigned',
+		'customer_user.unassigned', 'sims.provisioned', 'sims.assigned',
+		'sims.unassigned')),
+	account_id bigint,
+	customer_id bigint,
+	resource_type text NOT NULL,
+	resource_id text,
+	actor_user_id bigint,
+	payload jsonb NOT NULL
+);
+CREATE INDEX event_account_idx ON cmp.event (account_id, event_id);
+CREATE INDEX event_customer_idx ON cmp.event (customer_id, event_id);
+CREATE INDEX event_occurred_idx ON cmp.event (occurred_at);
+ALTER TABLE cmp.event ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cmp.event FORCE ROW LEVEL SECURITY;
+CREATE POLICY event_visible ON cmp.event FOR SELECT
+	USING (cmp.actor_sees(account_id, customer_id));
+GRANT SELECT ON cmp.event TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('cmp.event', '');
+SELECT pg_catalog.pg_extension_config_dump('cmp.event_id_seq', '');
+COMMENT ON TABLE cmp.event IS
+	'the change feed: one row per change, numbered in commit order (read it with cmp.read_events)';
+COMMENT ON COLUMN cmp.event.event_id IS 'its place in commit order (taken when its transaction committed)';
+COMMENT ON COLUMN cmp.event.occurred_at IS 'when the change was made (the transaction''s start)';
+COMMENT ON COLUMN cmp.event.event_type IS 'what happened, e.g. customer.status_changed (README "Change feed")';
+COMMENT ON COLUMN cmp.event.account_id IS 'the account concerned';
+COMMENT ON COLUMN cmp.event.customer_id IS 'the customer concerned, if one';
+COMMENT ON COLUMN cmp.event.resource_type IS 'what changed: account, user, customer, sim';
+COMMENT ON COLUMN cmp.event.resource_id IS 'the id of what changed';
+COMMENT ON COLUMN cmp.event.actor_user_id IS 'the acting CMP user (NULL: the system actor)';
+COMMENT ON COLUMN cmp.event.payload IS
+	'the change: previous and new fields, counts, ICCIDs of a bulk call, the audit row''s id';
+
+CREATE TABLE cmp.event_pending (
+	pending_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	LIKE cmp.event EXCLUDING ALL
+);
+ALTER TABLE cmp.event_pending DROP COLUMN event_id;
+ALTER TABLE cmp.event_pending ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cmp.event_pending FORCE ROW LEVEL SECURITY;
+REVOKE ALL ON cmp.event_pending FROM PUBLIC;
+COMMENT ON TABLE cmp.event_pending IS
+	'internal: events of transactions that have not committed yet (always empty to other sessions)';
+COMMENT ON COLUMN cmp.event_pending.pending_id IS 'internal: the row''s place until commit';
+COMMENT ON COLUMN cmp.event_pending.occurred_at IS 'see cmp.event';
+COMMENT ON COLUMN cmp.event_pending.event_type IS 'see cmp.event';
+COMMENT ON COLUMN cmp.event_pending.account_id IS 'see cmp.event';
+COMMENT ON COLUMN cmp.event_pending.customer_id IS 'see cmp.event';
+COMMENT ON COLUMN cmp.event_pending.resource_type IS 'see cmp.event';
+COMMENT ON COLUMN cmp.event_pending.resource_id IS 'see cmp.event';
+COMMENT ON COLUMN cmp.event_pending.actor_user_id IS 'see cmp.event';
+COMMENT ON COLUMN cmp.event_pending.payload IS 'see cmp.event';
+
+-- Locked by committing transactions that wrote events, one at a time; it
+-- holds no rows.
+CREATE TABLE cmp.event_commit_order ();
+REVOKE ALL ON cmp.event_commit_order FROM PUBLIC;
+COMMENT ON TABLE cmp.event_commit_order IS
+	'internal: its lock orders the commits of transactions that wrote events; holds no rows';
+
+CREATE FUNCTION cmp.event_commit() RETURNS trigger
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+	LOCK TABLE cmp.event_commit_order IN EXCLUSIVE MODE;
+	INSERT INTO cmp.event (event_id, occurred_at, event_type, account_id, customer_id,
+	                       resource_type, resource_id, actor_user_id, payload)
+	VALUES (nextval('cmp.event_id_seq'), NEW.occurred_at, NEW.event_type, NEW.account_id,
+	        NEW.customer_id, NEW.resource_type, NEW.resource_id, NEW.actor_user_id, NEW.payload);
+	DELETE FROM cmp.event_pending WHERE pending_id OPERATOR(pg_catalog.=) NEW.pending_id;
+	RETURN NULL;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION cmp.event_commit() FROM PUBLIC;
+COMMENT ON FUNCTION cmp.event_commit() IS
+	'internal: at commit, numbers a pending event in commit order and moves it into cmp.event';
+CREATE CONSTRAINT TRIGGER event_commit AFTER INSERT ON cmp.event_pending
+	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cmp.event_commit();
+
+-- A consumer belongs to the CMP user who created it (NULL: the system
+-- actor) and has read and acknowledged every event up to acked_event_id.
+CREATE TABLE cmp.event_consumer (
+	owner_user_id bigint REFERENCES cmp.app_user_data ON DELETE CASCADE,
+	name text NOT NULL,
+	acked_event_id bigint NOT NULL DEFAULT 0,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	acked_at timestamptz,
+	UNIQUE NULLS NOT DISTINCT (owner_user_id, name)
+);
+ALTER TABLE cmp.event_consumer ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cmp.event_consumer FORCE ROW LEVEL SECURITY;
+CREATE POLICY event_consumer_own ON cmp.event_consumer FOR SELECT
+	USING (owner_user_id OPERATOR(pg_catalog.=) cmp.actor_id());
+GRANT SELECT ON cmp.event_consumer TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('cmp.event_consumer', '');
+COMMENT ON TABLE cmp.event_consumer IS
+	'readers of the change feed: each belongs to a CMP user and has acknowledged every event up to acked_event_id';
+COMMENT ON COLUMN cmp.event_consumer.owner_user_id IS 'the CMP user it belongs to (NULL: the system actor)';
+COMMENT ON COLUMN cmp.event_consumer.name IS 'its name, unique for its owner';
+COMMENT ON COLUMN cmp.event_consumer.acked_event_id IS 'every event up to this id is acknowledged';
+COMMENT ON COLUMN cmp.event_consumer.created_at IS 'when it was created';
+COMMENT ON COLUMN cmp.event_consumer.acked_at IS 'when it last acknowledged events';
+
+CREATE FUNCTION cmp.create_event_consumer(name text) RETURNS void
+	AS 'MODULE_PATHNAME', 'create_event_consumer'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+CREATE FUNCTION cmp.drop_event_consumer(name text) RETURNS void
+	AS 'MODULE_PATHNAME', 'drop_event_consumer'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+CREATE FUNCTION cmp.read_events(consumer text, max_events integer DEFAULT 1000)
+	RETURNS SETOF cmp.event
+	AS 'MODULE_PATHNAME', 'read_events'
+	LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1000;
+CREATE FUNCTION cmp.ack_events(consumer text, up_to_event_id bigint) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'ack_events'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+CREATE FUNCTION cmp.purge_events(older_than interval) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'purge_events'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+GRANT EXECUTE ON FUNCTION cmp.create_event_consumer(text), cmp.drop_event_consumer(text),
+	cmp.read_events(text, integer), cmp.ack_events(text, bigint),
+	cmp.purge_events(interval) TO PUBLIC;
+COMMENT ON FUNCTION cmp.create_event_consumer(text) IS
+	'a reader of the change feed for the acting user, starting at the oldest event kept';
+COMMENT ON FUNCTION cmp.drop_event_consumer(text) IS
+	'remove one of the acting user''s consumers (so that it holds back no purge)';
+COMMENT ON FUNCTION cmp.read_events(text, integer) IS
+	'the next events (at most max_events) the consumer has not acknowledged and its owner may see, in commit order';
+COMMENT ON FUNCTION cmp.ack_events(text, bigint) IS
+	'acknowledge every event up to up_to_event_id; returns how many of the owner''s visible events that acknowledged';
+COMMENT ON FUNCTION cmp.purge_events(interval) IS
+	'CSP users: delete events older than older_than that every consumer has acknowledged; returns how many';

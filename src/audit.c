@@ -1,30 +1,91 @@
 /*
  * audit.c
- *		One cmp.audit_log row per changing call (SPEC §7).
+ *		One cmp.audit_log row per changing call (SPEC §7), and its event in
+ *		the change feed (SPEC §11).
  *
- * The row is written by the same SPI connection, in the same transaction, as
- * the change it describes, so both commit or neither does.  The caller must
- * be connected to SPI.
+ * Both are written by the same SPI connection, in the same transaction, as
+ * the change they describe, so all commit or none does.  The caller must be
+ * connected to SPI.
  */
 #include "reseller_onboarding.h"
 
 #include "catalog/pg_type.h"
+#include "commands/async.h"
 #include "utils/builtins.h"
 
+/*
+ * The audit row and the event of the same call, in one statement.  The event
+ * goes to cmp.event_pending; it gets its id, in commit order, when the
+ * transaction commits (the trigger cmp.event_commit).  Its payload names
+ * the audit row and carries the previous and new values, the reason and
+ * what the caller adds ($12, e.g. the ICCIDs of a bulk call); never a
+ * user's db_role, which tenants may not see (SPEC §5).
+ */
 static KeptPlan insert_audit = {
-	"INSERT INTO cmp.audit_log (actor_user_id, db_role, operation, resource_type,"
-	"   resource_id, account_id, customer_id, previous_value, new_value, reason)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-	10, {INT8OID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, JSONBOID, JSONBOID, TEXTOID}
+	"WITH a AS ("
+	"   INSERT INTO cmp.audit_log (actor_user_id, db_role, operation, resource_type,"
+	"      resource_id, account_id, customer_id, previous_value, new_value, reason)"
+	"   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+	"   RETURNING event_id, occurred_at)"
+	" INSERT INTO cmp.event_pending (occurred_at, event_type, account_id, customer_id,"
+	"    resource_type, resource_id, actor_user_id, payload)"
+	" SELECT a.occurred_at, $11, $6, $7, $4, $5, $1,"
+	"        pg_catalog.jsonb_build_object('audit_event_id', a.event_id)"
+	"        OPERATOR(pg_catalog.||) CASE WHEN $8 IS NULL THEN '{}'::pg_catalog.jsonb"
+	"             ELSE pg_catalog.jsonb_build_object('previous', $8 OPERATOR(pg_catalog.-) 'db_role'"
+	"                  OPERATOR(pg_catalog.-) 'db_role_oid') END"
+	"        OPERATOR(pg_catalog.||) CASE WHEN $9 IS NULL THEN '{}'::pg_catalog.jsonb"
+	"             ELSE pg_catalog.jsonb_build_object('new', $9 OPERATOR(pg_catalog.-) 'db_role'"
+	"                  OPERATOR(pg_catalog.-) 'db_role_oid') END"
+	"        OPERATOR(pg_catalog.||) CASE WHEN $10 IS NULL THEN '{}'::pg_catalog.jsonb"
+	"             ELSE pg_catalog.jsonb_build_object('reason', $10) END"
+	"        OPERATOR(pg_catalog.||) COALESCE($12, '{}'::pg_catalog.jsonb)"
+	"   FROM a WHERE $11 IS NOT NULL",
+	12, {INT8OID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, JSONBOID, JSONBOID,
+	TEXTOID, TEXTOID, JSONBOID}
 };
+
+/* The event type of each changing call (SPEC §11); NULL: none. */
+static const struct
+{
+	const char *operation;
+	const char *event_type;
+}			event_types[] =
+{
+	{"create_account", "account.created"},
+	{"create_user", "user.created"},
+	{"create_customer_user", "user.created"},
+	{"set_user_status", "user.status_changed"},
+	{"create_customer", "customer.created"},
+	{"update_customer", "customer.updated"},
+	{"delete_customer", "customer.deleted"},
+	{"set_customer_status", "customer.status_changed"},
+	{"assign_user_to_customers", "customer_user.assigned"},
+	{"unassign_user_from_customers", "customer_user.unassigned"},
+	{"provision_sims", "sims.provisioned"},
+	{"assign_sims", "sims.assigned"},
+	{"unassign_sims", "sims.unassigned"},
+};
+
+static const char *
+EventType(const char *operation)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(event_types); i++)
+		if (strcmp(event_types[i].operation, operation) == 0)
+			return event_types[i].event_type;
+	return NULL;
+}
 
 void
 AuditWrite(const AuditEvent *ev)
 {
 	const Actor mine = ActorGet();
 	const Actor *actor = &mine;
-	Datum		values[10];
-	char		nulls[10];
+	const char *event_type = EventType(ev->operation);
+	Datum		values[12];
+	char		nulls[12];
 	NameData	role;
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -55,9 +116,22 @@ AuditWrite(const AuditEvent *ev)
 		values[9] = CStringGetTextDatum(ev->reason);
 	else
 		nulls[9] = 'n';
+	if (event_type)
+		values[10] = CStringGetTextDatum(event_type);
+	else
+		nulls[10] = 'n';
+	if (ev->event_extra)
+		values[11] = JsonbPGetDatum(ev->event_extra);
+	else
+		nulls[11] = 'n';
 
 	if (KeptPlanExec(&insert_audit, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not write the audit log");
+
+	/* consumers need not poll: told on commit, with the account */
+	if (event_type)
+		Async_Notify("cmp_events",
+					 ev->account_id ? psprintf(INT64_FORMAT, ev->account_id) : "");
 }
 
 /* A previous or new value written as JSON text by the caller. */

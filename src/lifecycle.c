@@ -34,9 +34,13 @@ static KeptPlan release_sims = {
 	"WITH moved AS ("
 	"   UPDATE cmp.sim_card s SET customer_id = NULL, assigned_at = NULL"
 	"    WHERE s.customer_id OPERATOR(pg_catalog.=) $1"
-	"   RETURNING s.iccid, s.account_id)"
-	" INSERT INTO cmp.sim_assignment_history_data (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
-	" SELECT m.iccid, m.account_id, $1, NULL, $2 FROM moved m",
+	"   RETURNING s.iccid, s.account_id),"
+	" history AS ("
+	"   INSERT INTO cmp.sim_assignment_history_data (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
+	"   SELECT m.iccid, m.account_id, $1, NULL, $2 FROM moved m)"
+	" SELECT pg_catalog.jsonb_build_object('released_iccids',"
+	"        COALESCE(pg_catalog.jsonb_agg(m.iccid ORDER BY m.iccid COLLATE \"C\"), '[]'))"
+	"   FROM moved m",
 	2, {INT8OID, INT8OID}
 };
 /*
@@ -179,6 +183,7 @@ set_customer_status(PG_FUNCTION_ARGS)
 			args[1] = Int64GetDatum(actor->user_id);
 			nulls[1] = actor->user_id ? ' ' : 'n';
 			KeptPlanExec(&release_sims, args, nulls, false, 0);
+			ev.event_extra = SpiGetJsonb(0, 1);
 			nulls[1] = ' ';
 		}
 	}

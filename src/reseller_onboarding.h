@@ -51,7 +51,7 @@ extern void RequireNotNull(FunctionCallInfo fcinfo, int argno, const char *name)
 extern char *CheckedText(const char *value, const char *name, bool required,
 						 int maxlen);
 
-/* ---- audit.c ---- */
+/* ---- audit.c: the audit log and the change feed ---- */
 
 typedef struct AuditEvent
 {
@@ -63,6 +63,7 @@ typedef struct AuditEvent
 	Jsonb	   *previous_value;
 	Jsonb	   *new_value;
 	const char *reason;
+	Jsonb	   *event_extra;	/* more fields of the event's payload, or NULL */
 } AuditEvent;
 
 extern void AuditWrite(const AuditEvent *event);

@@ -32,10 +32,15 @@ static KeptPlan duplicate_iccids = {
 	1, {TEXTARRAYOID}
 };
 static KeptPlan insert_sims = {
-	"INSERT INTO cmp.sim_card (iccid, imsi, msisdn, account_id)"
-	" SELECT n.iccid, n.imsi, n.msisdn, $4"
-	"   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3))"
-	"        AS n(iccid, imsi, msisdn)",
+	"WITH added AS ("
+	"   INSERT INTO cmp.sim_card (iccid, imsi, msisdn, account_id)"
+	"   SELECT n.iccid, n.imsi, n.msisdn, $4"
+	"     FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3))"
+	"          AS n(iccid, imsi, msisdn)"
+	"   RETURNING iccid)"
+	" SELECT pg_catalog.count(*), pg_catalog.jsonb_build_object('iccids',"
+	"        COALESCE(pg_catalog.jsonb_agg(a.iccid ORDER BY a.iccid COLLATE \"C\"), '[]'))"
+	"   FROM added a",
 	4, {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID}
 };
 
@@ -220,8 +225,9 @@ provision_sims(PG_FUNCTION_ARGS)
 	nulls[2] = PG_ARGISNULL(3) ? 'n' : ' ';
 	values[3] = Int64GetDatum(account_id);
 	KeptPlanExec(&insert_sims, values, nulls, false, 0);
+	ev.event_extra = SpiGetJsonb(0, 2);
 
-	snprintf(json, sizeof(json), "{\"count\": " UINT64_FORMAT "}", SPI_processed);
+	snprintf(json, sizeof(json), "{\"count\": " INT64_FORMAT "}", SpiGetInt64(0, 1, NULL));
 	ev.operation = "provision_sims";
 	ev.resource_type = "sim";
 	ev.account_id = account_id;
@@ -233,6 +239,18 @@ provision_sims(PG_FUNCTION_ARGS)
 }
 
 /* ---- assignment to customers ---- */
+
+/*
+ * What a moving statement returns: how many SIMs moved, and for the event
+ * of the call their ICCIDs in order and the customers they came from.
+ */
+#define MOVED_SUMMARY \
+	" SELECT pg_catalog.count(*)," \
+	"        pg_catalog.jsonb_build_object(" \
+	"           'iccids', COALESCE(pg_catalog.jsonb_agg(m.iccid ORDER BY m.iccid COLLATE \"C\"), '[]')," \
+	"           'from_customer_ids', COALESCE(pg_catalog.jsonb_agg(DISTINCT m.from_customer_id)" \
+	"                                   FILTER (WHERE m.from_customer_id IS NOT NULL), '[]'))" \
+	"   FROM moved m"
 
 static KeptPlan share_customer = {
 	"SELECT c.account_id, c.status FROM cmp.customer c"
@@ -258,9 +276,11 @@ static KeptPlan assign_free = {
 	"   UPDATE cmp.sim_card s SET customer_id = $2, assigned_at = pg_catalog.now()"
 	"     FROM free f"
 	"    WHERE s.iccid OPERATOR(pg_catalog.=) f.iccid"
-	"   RETURNING s.iccid)"
-	" INSERT INTO cmp.sim_assignment_history_data (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
-	" SELECT m.iccid, $3, NULL, $2, $4 FROM moved m",
+	"   RETURNING s.iccid, NULL::bigint AS from_customer_id),"
+	" history AS ("
+	"   INSERT INTO cmp.sim_assignment_history_data (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
+	"   SELECT m.iccid, $3, NULL, $2, $4 FROM moved m)"
+	MOVED_SUMMARY,
 	4, {TEXTARRAYOID, INT8OID, INT8OID, INT8OID}, true
 };
 
@@ -280,8 +300,10 @@ static KeptPlan assign_any = {
 	"    WHERE s.iccid OPERATOR(pg_catalog.=) o.iccid"
 	"      AND (o.customer_id IS NULL OR o.customer_id OPERATOR(pg_catalog.<>) $2)"
 	"   RETURNING s.iccid, o.customer_id AS from_customer_id)"
-	" INSERT INTO cmp.sim_assignment_history_data (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
-	" SELECT m.iccid, $3, m.from_customer_id, $2, $4 FROM moved m",
+	" history AS ("
+	"   INSERT INTO cmp.sim_assignment_history_data (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
+	"   SELECT m.iccid, $3, m.from_customer_id, $2, $4 FROM moved m)"
+	MOVED_SUMMARY,
 	4, {TEXTARRAYOID, INT8OID, INT8OID, INT8OID}
 };
 
@@ -296,8 +318,10 @@ static KeptPlan unassign = {
 	"     FROM old o"
 	"    WHERE s.iccid OPERATOR(pg_catalog.=) o.iccid"
 	"   RETURNING s.iccid, s.account_id, o.customer_id AS from_customer_id)"
-	" INSERT INTO cmp.sim_assignment_history_data (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
-	" SELECT m.iccid, m.account_id, m.from_customer_id, NULL, $3 FROM moved m",
+	" history AS ("
+	"   INSERT INTO cmp.sim_assignment_history_data (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
+	"   SELECT m.iccid, m.account_id, m.from_customer_id, NULL, $3 FROM moved m)"
+	MOVED_SUMMARY,
 	3, {TEXTARRAYOID, INT8OID, INT8OID}
 };
 
@@ -465,7 +489,8 @@ assign_sims(PG_FUNCTION_ARGS)
 	args[3] = Int64GetDatum(actor->user_id);
 	nulls[3] = actor->user_id ? ' ' : 'n';
 	KeptPlanExec(reassign ? &assign_any : &assign_free, args, nulls, false, 0);
-	moved = (int64) SPI_processed;
+	moved = SpiGetInt64(0, 1, NULL);
+	ev.event_extra = SpiGetJsonb(0, 2);
 
 	/* fewer moved than given: repeats, SIMs already here, or refusals */
 	if (moved < n)
@@ -511,7 +536,8 @@ unassign_sims(PG_FUNCTION_ARGS)
 	args[2] = Int64GetDatum(actor->user_id);
 	nulls[2] = actor->user_id ? ' ' : 'n';
 	KeptPlanExec(&unassign, args, nulls, false, 0);
-	moved = (int64) SPI_processed;
+	moved = SpiGetInt64(0, 1, NULL);
+	ev.event_extra = SpiGetJsonb(0, 2);
 	if (moved < n)
 		ReportUnmoved(actor, PG_GETARG_DATUM(0), account_id, 0, false);
 
