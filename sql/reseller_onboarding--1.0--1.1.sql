@@ -521,6 +521,9 @@ ALTER TABLE cmp.event_pending DROP COLUMN event_id;
 ALTER TABLE cmp.event_pending ENABLE ROW LEVEL SECURITY;
 ALTER TABLE cmp.event_pending FORCE ROW LEVEL SECURITY;
 REVOKE ALL ON cmp.event_pending FROM PUBLIC;
+-- (empty whenever no transaction is committing, but dumped like every table)
+SELECT pg_catalog.pg_extension_config_dump('cmp.event_pending', '');
+SELECT pg_catalog.pg_extension_config_dump('cmp.event_pending_pending_id_seq', '');
 COMMENT ON TABLE cmp.event_pending IS
 	'internal: events of transactions that have not committed yet (always empty to other sessions)';
 COMMENT ON COLUMN cmp.event_pending.pending_id IS 'internal: the row''s place until commit';
@@ -537,6 +540,7 @@ COMMENT ON COLUMN cmp.event_pending.payload IS 'see cmp.event';
 -- holds no rows.
 CREATE TABLE cmp.event_commit_order ();
 REVOKE ALL ON cmp.event_commit_order FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('cmp.event_commit_order', '');
 COMMENT ON TABLE cmp.event_commit_order IS
 	'internal: its lock orders the commits of transactions that wrote events; holds no rows';
 
