@@ -539,6 +539,8 @@ COMMENT ON COLUMN cmp.event_pending.payload IS 'see cmp.event';
 -- Locked by committing transactions that wrote events, one at a time; it
 -- holds no rows.
 CREATE TABLE cmp.event_commit_order ();
+ALTER TABLE cmp.event_commit_order ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cmp.event_commit_order FORCE ROW LEVEL SECURITY;
 REVOKE ALL ON cmp.event_commit_order FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('cmp.event_commit_order', '');
 COMMENT ON TABLE cmp.event_commit_order IS
@@ -574,7 +576,7 @@ CREATE TABLE cmp.event_consumer (
 );
 ALTER TABLE cmp.event_consumer ENABLE ROW LEVEL SECURITY;
 ALTER TABLE cmp.event_consumer FORCE ROW LEVEL SECURITY;
-CREATE POLICY event_consumer_own ON cmp.event_consumer FOR SELECT
+CREATE POLICY event_consumer_visible ON cmp.event_consumer FOR SELECT
 	USING (owner_user_id OPERATOR(pg_catalog.=) cmp.actor_id());
 GRANT SELECT ON cmp.event_consumer TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('cmp.event_consumer', '');
