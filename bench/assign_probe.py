@@ -13,7 +13,9 @@ block that:
   3. sleeps briefly and reports BEFORE, so the sampler reads the resting
      memory with the array already built,
   4. times, with clock_timestamp(), either
-       extension: n := cmp.assign_sims(customer_id => C, iccids => a)
+       extension: n := cmp.assign_sims(customer_id => C, iccids => a), then
+                  SET CONSTRAINTS ALL IMMEDIATE (the commit-time work of
+                  its change-feed event, timed with the call)
        baseline:  WITH moved AS (UPDATE cmp.sim_card ... WHERE iccid = ANY (a)
                   RETURNING ...) INSERT INTO cmp.sim_assignment_history_data ...
   5. reports AFTER with the row count and seconds.
@@ -75,7 +77,10 @@ def block(args):
     g_hi = args.g_lo + args.count - 1
     if args.side == "extension":
         prologue = "PERFORM cmp.actor_id();  -- the session's actor, resolved once"
-        call = (f"n := cmp.assign_sims(customer_id => {args.customer}, iccids => a);")
+        # the call's event is numbered and moved into cmp.event at commit;
+        # SET CONSTRAINTS ... IMMEDIATE does that work now, inside the timing
+        call = (f"n := cmp.assign_sims(customer_id => {args.customer}, iccids => a);\n"
+                "  SET CONSTRAINTS ALL IMMEDIATE;")
     else:
         prologue = ""
         call = (

@@ -351,7 +351,8 @@ reset_bulk() {
 				 WHERE account_id = $c_bulk_account_id AND customer_id IS NOT NULL" \
 		-c "DELETE FROM cmp.sim_assignment_history_data WHERE account_id = $c_bulk_account_id" \
 		-c "DELETE FROM cmp.audit_log WHERE account_id = $c_bulk_account_id AND operation = 'assign_sims'" \
-		-c "VACUUM cmp.sim_card, cmp.sim_assignment_history_data, cmp.audit_log" \
+		-c "DELETE FROM cmp.event WHERE account_id = $c_bulk_account_id AND event_type = 'sims.assigned'" \
+		-c "VACUUM cmp.sim_card, cmp.sim_assignment_history_data, cmp.audit_log, cmp.event" \
 		-c "CHECKPOINT"
 }
 probe() { # SIDE [--explain FILE]
@@ -486,6 +487,34 @@ line set_customer_status "set_customer_status ACTIVE <-> SUSPENDED (2 clients)" 
 say "set_customer_status throughput (pgbench -M prepared, 2 clients, ${tp_secs} s per run)"
 pair set_customer_status 2 "$tp_secs" bench_acct "$out/scripts/set_customer_status.extension.sql" \
 	"$out/scripts/set_customer_status.baseline.sql" prep_toggle prepared
+
+# ---------------------------------------------------------------------------
+# The change feed (SPEC §11): one consumer of bench_acct's account reading
+# 1,000 events per call, against the same page of cmp.event written by hand
+# (superuser, the WHERE the visibility stands for).  Both read the account's
+# oldest 1,000 events again and again: the consumer does not acknowledge.
+# The writes above made the events.
+# ---------------------------------------------------------------------------
+
+n_acct_events=$(psql_su -At -c "SELECT count(*) FROM cmp.event WHERE account_id = $A")
+meta acct_events "$n_acct_events"
+if ((n_acct_events < 1000)); then
+	echo "run.sh: account $A has only $n_acct_events events; the read_events line needs 1,000" >&2
+	exit 1
+fi
+psql -X -q -v ON_ERROR_STOP=1 -U bench_acct -d "$db" \
+	-c "SELECT cmp.drop_event_consumer('bench') FROM cmp.event_consumer WHERE name = 'bench'" \
+	-c "SELECT cmp.create_event_consumer('bench')" >/dev/null
+cat >"$out/scripts/read_events.extension.sql" <<EOF
+SELECT * FROM cmp.read_events('bench', 1000);
+EOF
+cat >"$out/scripts/read_events.baseline.sql" <<EOF
+SELECT * FROM cmp.event WHERE event_id > 0 AND account_id = $A ORDER BY event_id LIMIT 1000;
+EOF
+line read_events "read_events, 1,000 events per call, one consumer (ACCOUNT user; calls/s x 1,000 = events/s)" tps ">=" 0.8
+say "read_events throughput (pgbench -M prepared, 1 client, ${tp_secs} s per run)"
+pair read_events 1 "$tp_secs" bench_acct "$out/scripts/read_events.extension.sql" \
+	"$out/scripts/read_events.baseline.sql" "" prepared
 
 # ---------------------------------------------------------------------------
 # Portal requests as applications make them (SPEC §9): one transaction per

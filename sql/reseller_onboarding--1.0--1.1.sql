@@ -492,7 +492,6 @@ CREATE TABLE cmp.event (
 );
 CREATE INDEX event_account_idx ON cmp.event (account_id, event_id);
 CREATE INDEX event_customer_idx ON cmp.event (customer_id, event_id);
-CREATE INDEX event_occurred_idx ON cmp.event (occurred_at);
 ALTER TABLE cmp.event ENABLE ROW LEVEL SECURITY;
 ALTER TABLE cmp.event FORCE ROW LEVEL SECURITY;
 CREATE POLICY event_visible ON cmp.event FOR SELECT
