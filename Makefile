@@ -14,6 +14,8 @@ ISOLATION_OPTS = --inputdir=test/isolation
 
 PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -DRO_VERSION='"$(EXTVERSION)"' -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+# OpenSSL (libssl-dev), which PostgreSQL itself links: token signatures
+SHLIB_LINK = -lcrypto
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 

@@ -616,3 +616,71 @@ COMMENT ON FUNCTION cmp.ack_events(text, bigint) IS
 	'acknowledge every event up to up_to_event_id; returns how many of the owner''s visible events that acknowledged';
 COMMENT ON FUNCTION cmp.purge_events(interval) IS
 	'CSP users: delete events older than older_than that every consumer has acknowledged; returns how many';
+
+-- ---------------------------------------------------------------------------
+-- Verified identities (SPEC §12). An identity provider's keys; a signed
+-- token names its key (kid) and its user (sub), and cmp.set_actor_token
+-- sets the actor only for a token that verifies. The key material (an
+-- HS256 secret may be among it) is readable by nobody but the owner.
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE cmp.identity_key (
+	key_id text PRIMARY KEY CHECK (key_id OPERATOR(pg_catalog.<>) ''),
+	issuer text NOT NULL,
+	algorithm text NOT NULL CHECK (algorithm IN ('HS256', 'RS256', 'ES256')),
+	key_material text NOT NULL,
+	audience text NOT NULL DEFAULT 'cmp',
+	valid_from timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	valid_until timestamptz,
+	revoked_at timestamptz,
+	created_by bigint
+);
+ALTER TABLE cmp.identity_key ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cmp.identity_key FORCE ROW LEVEL SECURITY;
+CREATE POLICY identity_key_visible ON cmp.identity_key FOR SELECT
+	USING (cmp.actor_is_csp());
+REVOKE ALL ON cmp.identity_key FROM PUBLIC;
+GRANT SELECT (key_id, issuer, algorithm, audience, valid_from, valid_until, revoked_at, created_by)
+	ON cmp.identity_key TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('cmp.identity_key', '');
+COMMENT ON TABLE cmp.identity_key IS
+	'keys of identity providers whose signed tokens cmp.set_actor_token accepts (CSP users see them)';
+COMMENT ON COLUMN cmp.identity_key.key_id IS 'the kid a token''s header names';
+COMMENT ON COLUMN cmp.identity_key.issuer IS 'the iss its tokens must carry';
+COMMENT ON COLUMN cmp.identity_key.algorithm IS 'HS256, RS256 or ES256: the only alg its tokens may use';
+COMMENT ON COLUMN cmp.identity_key.key_material IS
+	'a PEM public key (RS256, ES256) or a base64url secret (HS256); readable by the owner only';
+COMMENT ON COLUMN cmp.identity_key.audience IS 'what the aud of its tokens must contain';
+COMMENT ON COLUMN cmp.identity_key.valid_from IS 'from when its tokens are accepted';
+COMMENT ON COLUMN cmp.identity_key.valid_until IS 'until when its tokens are accepted (NULL: until revoked)';
+COMMENT ON COLUMN cmp.identity_key.revoked_at IS 'when it was revoked: its tokens are refused from then on';
+COMMENT ON COLUMN cmp.identity_key.created_by IS 'the CSP user who added it (NULL: the system actor)';
+
+CREATE FUNCTION cmp.add_identity_key(key_id text, issuer text, algorithm text, key text,
+		audience text DEFAULT 'cmp', valid_until timestamptz DEFAULT NULL) RETURNS void
+	AS 'MODULE_PATHNAME', 'add_identity_key'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+CREATE FUNCTION cmp.revoke_identity_key(key_id text) RETURNS void
+	AS 'MODULE_PATHNAME', 'revoke_identity_key'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+CREATE FUNCTION cmp.set_actor_token(token text, is_local boolean DEFAULT true) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'set_actor_token'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+CREATE FUNCTION cmp.set_actor_by_login(login text, is_local boolean DEFAULT true) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'set_actor_by_login'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+GRANT EXECUTE ON FUNCTION cmp.add_identity_key(text, text, text, text, text, timestamptz),
+	cmp.revoke_identity_key(text) TO PUBLIC;
+-- like set_actor, granted by the DBA: set_actor_by_login to whom may name
+-- any user, set_actor_token to an application that may act only as people
+-- who signed in
+REVOKE EXECUTE ON FUNCTION cmp.set_actor_token(text, boolean),
+	cmp.set_actor_by_login(text, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION cmp.add_identity_key(text, text, text, text, text, timestamptz) IS
+	'CSP users: accept tokens signed with this key (kid key_id) from this issuer for this audience';
+COMMENT ON FUNCTION cmp.revoke_identity_key(text) IS
+	'CSP users: refuse every token of this key from now on';
+COMMENT ON FUNCTION cmp.set_actor_token(text, boolean) IS
+	'act as the user a verified signed token (JWS, HS256/RS256/ES256) names; returns the user id';
+COMMENT ON FUNCTION cmp.set_actor_by_login(text, boolean) IS
+	'cmp.set_actor by login (case-insensitive); returns the user id';

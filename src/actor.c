@@ -771,16 +771,17 @@ LearnRoleKind(void)
 	known_role_ncustomers = a.ncustomers;
 }
 
-Datum
-set_actor(PG_FUNCTION_ARGS)
+/*
+ * Make user_id the actor, as cmp.set_actor does.  With refusal set (a
+ * verified identity), a user who does not exist or may not act is refused
+ * with 42501, that message and a DETAIL saying why, instead of P0002/55000.
+ */
+void
+ActorSetUser(int64 user_id, bool is_local, const char *refusal)
 {
-	int64		user_id;
-	bool		is_local = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
 	char		buf[32];
 	Actor		a;
 
-	RequireNotNull(fcinfo, 0, "user_id");
-	user_id = PG_GETARG_INT64(0);
 	if (!LookupRelations())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -798,10 +799,20 @@ set_actor(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	/* one look-up: whether the user exists and may act, its kind and customers */
 	ResolveFor(StatementSnapshot(), user_id, GetOuterUserId(), &a, CurrentMemoryContext);
+	if (a.user_id == 0 && refusal)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s", refusal),
+				 errdetail("CMP user %lld does not exist.", (long long) user_id)));
 	if (a.user_id == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("user %lld does not exist", (long long) user_id)));
+	if (!a.active && refusal)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s", refusal),
+				 errdetail("CMP user %lld is locked.", (long long) user_id)));
 	if (!a.active)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -819,11 +830,20 @@ set_actor(PG_FUNCTION_ARGS)
 				 errmsg("cmp.set_actor(is_local => true) has no effect outside a transaction block"),
 				 errdetail("The actor would end with this statement's own transaction."),
 				 errhint("Call it after BEGIN, in the transaction whose statements it is for.")));
-		PG_RETURN_VOID();
+		return;
 	}
 
 	snprintf(buf, sizeof(buf), INT64_FORMAT, user_id);
 	SetActorSetting(buf, is_local);
+}
+
+Datum
+set_actor(PG_FUNCTION_ARGS)
+{
+	bool		is_local = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
+
+	RequireNotNull(fcinfo, 0, "user_id");
+	ActorSetUser(PG_GETARG_INT64(0), is_local, NULL);
 	PG_RETURN_VOID();
 }
 

@@ -41,6 +41,7 @@ extern Actor ActorGet(void);
 extern const char *ActorKindName(ActorKind kind);
 extern bool ActorSeesCustomer(const Actor *actor, int64 customer_id);
 extern void ActorRequire(const Actor *actor, bool allowed, const char *operation);
+extern void ActorSetUser(int64 user_id, bool is_local, const char *refusal);
 extern const char *ActorDbRole(void);
 
 /*
