@@ -684,3 +684,25 @@ COMMENT ON FUNCTION cmp.set_actor_token(text, boolean) IS
 	'act as the user a verified signed token (JWS, HS256/RS256/ES256) names; returns the user id';
 COMMENT ON FUNCTION cmp.set_actor_by_login(text, boolean) IS
 	'cmp.set_actor by login (case-insensitive); returns the user id';
+
+-- ---------------------------------------------------------------------------
+-- Bulk requests (SPEC §13): ICCID ranges and "N free SIMs".
+-- ---------------------------------------------------------------------------
+
+-- an account's free SIMs in ICCID order: what assign_free_sims takes
+CREATE INDEX sim_card_free_idx ON cmp.sim_card (account_id, iccid) WHERE customer_id IS NULL;
+
+CREATE FUNCTION cmp.assign_sim_range(customer_id bigint, first_iccid text, last_iccid text,
+		reassign boolean DEFAULT false) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'assign_sim_range'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+CREATE FUNCTION cmp.assign_free_sims(customer_id bigint, count integer,
+		iccid_prefix text DEFAULT NULL) RETURNS text[]
+	AS 'MODULE_PATHNAME', 'assign_free_sims'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+GRANT EXECUTE ON FUNCTION cmp.assign_sim_range(bigint, text, text, boolean),
+	cmp.assign_free_sims(bigint, integer, text) TO PUBLIC;
+COMMENT ON FUNCTION cmp.assign_sim_range(bigint, text, text, boolean) IS
+	'ACCOUNT users: every SIM of the account from first_iccid to last_iccid to the customer, all or nothing; returns how many moved';
+COMMENT ON FUNCTION cmp.assign_free_sims(bigint, integer, text) IS
+	'ACCOUNT users: the count lowest free SIMs of the account (with the prefix) to the customer; returns their ICCIDs';

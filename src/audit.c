@@ -64,6 +64,8 @@ static const struct
 	{"unassign_user_from_customers", "customer_user.unassigned"},
 	{"provision_sims", "sims.provisioned"},
 	{"assign_sims", "sims.assigned"},
+	{"assign_sim_range", "sims.assigned"},
+	{"assign_free_sims", "sims.assigned"},
 	{"unassign_sims", "sims.unassigned"},
 };
 

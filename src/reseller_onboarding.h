@@ -118,6 +118,20 @@ extern void CustomerHistory(int64 customer_id, int64 account_id, const char *fro
 
 /* ---- sims.c ---- */
 extern int	CheckIccids(FunctionCallInfo fcinfo, int argno);
+extern int64 SimTarget(const Actor *actor, int64 customer_id);
+
+/*
+ * What a moving statement returns: how many SIMs moved, and for the event
+ * of the call their ICCIDs in order and the customers they came from.
+ */
+#define MOVED_SUMMARY \
+	" SELECT pg_catalog.count(*)," \
+	"        pg_catalog.jsonb_build_object(" \
+	"           'iccids', COALESCE(pg_catalog.jsonb_agg(m.iccid ORDER BY m.iccid COLLATE \"C\"), '[]')," \
+	"           'from_customer_ids', COALESCE(pg_catalog.jsonb_agg(DISTINCT m.from_customer_id)" \
+	"                                   FILTER (WHERE m.from_customer_id IS NOT NULL), '[]'))" \
+	"   FROM moved m"
+
 
 /* ---- users.c ---- */
 extern void UserCheckNew(const char *login, const char *email, const char *db_role);

@@ -240,18 +240,6 @@ provision_sims(PG_FUNCTION_ARGS)
 
 /* ---- assignment to customers ---- */
 
-/*
- * What a moving statement returns: how many SIMs moved, and for the event
- * of the call their ICCIDs in order and the customers they came from.
- */
-#define MOVED_SUMMARY \
-	" SELECT pg_catalog.count(*)," \
-	"        pg_catalog.jsonb_build_object(" \
-	"           'iccids', COALESCE(pg_catalog.jsonb_agg(m.iccid ORDER BY m.iccid COLLATE \"C\"), '[]')," \
-	"           'from_customer_ids', COALESCE(pg_catalog.jsonb_agg(DISTINCT m.from_customer_id)" \
-	"                                   FILTER (WHERE m.from_customer_id IS NOT NULL), '[]'))" \
-	"   FROM moved m"
-
 static KeptPlan share_customer = {
 	"SELECT c.account_id, c.status FROM cmp.customer c"
 	" WHERE c.customer_id OPERATOR(pg_catalog.=) $1 FOR SHARE",
@@ -434,6 +422,33 @@ ReportUnmoved(const Actor *actor, Datum iccids, int64 account_id,
 				 errhint("Pass reassign => true to move them.")));
 }
 
+/*
+ * The customer SIMs are to be assigned to: visible to the actor, DRAFT or
+ * ACTIVE.  Locked FOR SHARE, so that a concurrent status change waits for
+ * the assignment, or the assignment for it.  Returns its account.  The
+ * caller is connected to SPI.
+ */
+int64
+SimTarget(const Actor *actor, int64 customer_id)
+{
+	Datum		arg = Int64GetDatum(customer_id);
+	char	   *status;
+
+	KeptPlanExec(&share_customer, &arg, NULL, false, 0);
+	if (SPI_processed == 0 ||
+		(actor->kind == ACTOR_ACCOUNT && SpiGetInt64(0, 1, NULL) != actor->account_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("customer %lld does not exist", (long long) customer_id)));
+	status = SpiGetText(0, 2);
+	if (strcmp(status, "DRAFT") != 0 && strcmp(status, "ACTIVE") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("customer %lld is %s", (long long) customer_id, status),
+				 errdetail("SIM cards can be assigned to DRAFT and ACTIVE customers only.")));
+	return SpiGetInt64(0, 1, NULL);
+}
+
 static Jsonb *
 CountJson(const char *key, int64 count)
 {
@@ -449,7 +464,6 @@ assign_sims(PG_FUNCTION_ARGS)
 	int64		account_id;
 	bool		reassign;
 	int			n;
-	char	   *status;
 	Datum		args[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	int64		moved;
@@ -467,21 +481,7 @@ assign_sims(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	/* FOR SHARE: a concurrent status change waits for us, or we for it */
-	args[0] = Int64GetDatum(customer_id);
-	KeptPlanExec(&share_customer, args, NULL, false, 0);
-	if (SPI_processed == 0 ||
-		(actor->kind == ACTOR_ACCOUNT && SpiGetInt64(0, 1, NULL) != actor->account_id))
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("customer %lld does not exist", (long long) customer_id)));
-	account_id = SpiGetInt64(0, 1, NULL);
-	status = SpiGetText(0, 2);
-	if (strcmp(status, "DRAFT") != 0 && strcmp(status, "ACTIVE") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("customer %lld is %s", (long long) customer_id, status),
-				 errdetail("SIM cards can be assigned to DRAFT and ACTIVE customers only.")));
+	account_id = SimTarget(actor, customer_id);
 
 	args[0] = PG_GETARG_DATUM(1);
 	args[1] = Int64GetDatum(customer_id);
