@@ -76,7 +76,7 @@ static KeptPlan newest_event = {
 };
 static KeptPlan purge = {
 	"DELETE FROM cmp.event e"
-	" WHERE e.occurred_at OPERATOR(pg_catalog.<) pg_catalog.now() OPERATOR(pg_catalog.-) $1"
+	" WHERE e.occurred_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
 	"   AND e.event_id OPERATOR(pg_catalog.<=) COALESCE("
 	"       (SELECT pg_catalog.min(c.acked_event_id) FROM cmp.event_consumer c),"
 	"       9223372036854775807)",

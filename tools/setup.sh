@@ -27,11 +27,15 @@ fi
 needs=(
 	"postgresql-15:$pgbin/postgres"
 	"postgresql-server-dev-15:$includedir_server/postgres.h"
+	# OpenSSL's headers: the signatures of identity tokens (src/token.c)
+	"libssl-dev:/usr/include/openssl/evp.h"
 	"postgresql-15-pgtap:/usr/share/postgresql/15/extension/pgtap.control"
 	"libtap-parser-sourcehandler-pgtap-perl:/usr/bin/pg_prove"
 	"pgbouncer:/usr/sbin/pgbouncer"
 	# the fuzz suite (test/suites/fuzz.sh)
 	"sqlsmith:/usr/bin/sqlsmith"
+	# logical decoding of the change feed (test/suites/event_decoding.sh)
+	"postgresql-15-wal2json:/usr/lib/postgresql/15/lib/wal2json.so"
 	# the Debian package (debian/, test/suites/debian_package.sh)
 	"dpkg-dev:/usr/bin/dpkg-buildpackage"
 	"debhelper:/usr/bin/dh"
