@@ -706,3 +706,99 @@ COMMENT ON FUNCTION cmp.assign_sim_range(bigint, text, text, boolean) IS
 	'ACCOUNT users: every SIM of the account from first_iccid to last_iccid to the customer, all or nothing; returns how many moved';
 COMMENT ON FUNCTION cmp.assign_free_sims(bigint, integer, text) IS
 	'ACCOUNT users: the count lowest free SIMs of the account (with the prefix) to the customer; returns their ICCIDs';
+
+-- Idempotent creation (SPEC §13): request_id on the creating functions.
+-- A call with a request id takes effect once per acting user; a repeat
+-- returns the first call's result. Kept at least 24 hours:
+-- cmp.purge_requests() removes older ones (schedule it, e.g. hourly).
+CREATE TABLE cmp.request (
+	actor_user_id bigint NOT NULL,	-- 0: the system actor
+	request_id uuid NOT NULL,
+	operation text NOT NULL,
+	fingerprint bytea NOT NULL,
+	result jsonb,
+	created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (actor_user_id, request_id)
+);
+CREATE INDEX request_created_idx ON cmp.request (created_at);
+ALTER TABLE cmp.request ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cmp.request FORCE ROW LEVEL SECURITY;
+REVOKE ALL ON cmp.request FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('cmp.request', '');
+COMMENT ON TABLE cmp.request IS
+	'internal: the creating calls made with a request_id, per acting user, with their results';
+COMMENT ON COLUMN cmp.request.actor_user_id IS 'internal: who called (0: the system actor)';
+COMMENT ON COLUMN cmp.request.request_id IS 'internal: the caller''s request id';
+COMMENT ON COLUMN cmp.request.operation IS 'internal: the function called';
+COMMENT ON COLUMN cmp.request.fingerprint IS 'internal: SHA-256 of its arguments';
+COMMENT ON COLUMN cmp.request.result IS 'internal: what it returned (JSON)';
+COMMENT ON COLUMN cmp.request.created_at IS 'internal: when';
+
+DROP FUNCTION cmp.create_account(text, text, text, boolean, text, integer);
+CREATE FUNCTION cmp.create_account(account_number text, name text,
+		account_type text DEFAULT 'STANDARD',
+		customer_invoice_creation boolean DEFAULT NULL,
+		customer_invoice_type text DEFAULT NULL,
+		customer_billing_cycle_day integer DEFAULT NULL,
+		request_id uuid DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'create_account'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+COMMENT ON FUNCTION cmp.create_account(text, text, text, boolean, text, integer, uuid) IS
+	'CSP users: a STANDARD account, or a RESELLER account with its reseller profile; returns its id';
+
+DROP FUNCTION cmp.create_user(text, text, text, bigint, text, boolean, name);
+CREATE FUNCTION cmp.create_user(login text, email text, context_level text,
+		account_id bigint DEFAULT NULL, full_name text DEFAULT NULL,
+		is_admin boolean DEFAULT false, db_role name DEFAULT NULL,
+		request_id uuid DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'create_user'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+COMMENT ON FUNCTION cmp.create_user(text, text, text, bigint, text, boolean, name, uuid) IS
+	'a CSP or ACCOUNT user (CSP users; ACCOUNT admins for their own account); returns its id';
+
+DROP FUNCTION cmp.create_customer(bigint, text, boolean, text, text, text, text, text, text, text,
+	text, text, text, text, numeric, text, text, text, text);
+CREATE FUNCTION cmp.create_customer(account_id bigint, name text,
+		billable boolean DEFAULT false, status text DEFAULT 'DRAFT',
+		external_customer_number text DEFAULT NULL, description text DEFAULT NULL,
+		country text DEFAULT NULL, state text DEFAULT NULL, zip_code text DEFAULT NULL,
+		city text DEFAULT NULL, street text DEFAULT NULL, phone text DEFAULT NULL,
+		homepage text DEFAULT NULL, linkedin text DEFAULT NULL,
+		estimated_annual_revenue numeric DEFAULT NULL, revenue_currency text DEFAULT NULL,
+		admin_login text DEFAULT NULL, admin_email text DEFAULT NULL,
+		admin_full_name text DEFAULT NULL, request_id uuid DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'create_customer'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+COMMENT ON FUNCTION cmp.create_customer(bigint, text, boolean, text, text, text, text, text, text, text, text, text, text, text, numeric, text, text, text, text, uuid) IS
+	'ACCOUNT users of the account: a customer with the next customer number, and with admin_login/admin_email its Customer Admin User; returns its id';
+
+DROP FUNCTION cmp.create_customer_user(bigint[], text, text, text, boolean, name);
+CREATE FUNCTION cmp.create_customer_user(customer_ids bigint[], login text, email text,
+		full_name text DEFAULT NULL, is_admin boolean DEFAULT false,
+		db_role name DEFAULT NULL, request_id uuid DEFAULT NULL) RETURNS bigint
+	AS 'MODULE_PATHNAME', 'create_customer_user'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+COMMENT ON FUNCTION cmp.create_customer_user(bigint[], text, text, text, boolean, name, uuid) IS
+	'ACCOUNT users and customer admins: a CUSTOMER user assigned to these customers; returns its id';
+
+CREATE FUNCTION cmp.import_customers(customers jsonb, all_or_nothing boolean DEFAULT true,
+		request_id uuid DEFAULT NULL)
+	RETURNS TABLE (item integer, customer_id bigint, sqlstate text, message text, detail text)
+	AS 'MODULE_PATHNAME', 'import_customers'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+COMMENT ON FUNCTION cmp.import_customers(jsonb, boolean, uuid) IS
+	'ACCOUNT users: create_customer for each element of a JSON array; one row per element with its customer id or its error';
+
+CREATE FUNCTION cmp.purge_requests() RETURNS bigint
+	AS 'MODULE_PATHNAME', 'purge_requests'
+	LANGUAGE C VOLATILE SECURITY DEFINER;
+COMMENT ON FUNCTION cmp.purge_requests() IS
+	'CSP users: forget request ids older than 24 hours; returns how many';
+
+GRANT EXECUTE ON FUNCTION
+	cmp.create_account(text, text, text, boolean, text, integer, uuid),
+	cmp.create_user(text, text, text, bigint, text, boolean, name, uuid),
+	cmp.create_customer(bigint, text, boolean, text, text, text, text, text, text, text, text, text, text, text, numeric, text, text, text, text, uuid),
+	cmp.create_customer_user(bigint[], text, text, text, boolean, name, uuid),
+	cmp.import_customers(jsonb, boolean, uuid),
+	cmp.purge_requests() TO PUBLIC;

@@ -26,6 +26,8 @@ create_account(PG_FUNCTION_ARGS)
 {
 	const Actor mine = ActorGet();
 	const Actor *actor = &mine;
+	Request		req;
+	Jsonb	   *prior;
 	char	   *number;
 	char	   *name;
 	char	   *type;
@@ -40,6 +42,9 @@ create_account(PG_FUNCTION_ARGS)
 
 	ActorRequire(actor, actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_CSP,
 				 "create_account");
+	prior = RequestBegin(fcinfo, 6, "create_account", &req);
+	if (prior)
+		PG_RETURN_INT64(RequestIdOf(prior));
 
 	number = ArgText(fcinfo, 0, "account_number", true, 64);
 	name = ArgText(fcinfo, 1, "name", true, 200);
@@ -109,5 +114,6 @@ create_account(PG_FUNCTION_ARGS)
 	AuditWrite(&ev);
 
 	SPI_finish();
+	RequestDone(&req, RequestId(account_id));
 	PG_RETURN_INT64(account_id);
 }

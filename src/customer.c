@@ -74,6 +74,141 @@ static KeptPlan next_customer_number = {
 	" RETURNING last_customer_number, account_type",
 	1, {INT8OID}
 };
+/*
+ * Numbering in batches, for cmp.import_customers: thousands of UPDATEs of
+ * one account row in one transaction would leave thousands of versions of
+ * it that every later statement touching the row walks through.  In a
+ * batch the account row is locked once (FOR UPDATE, outside the elements'
+ * subtransactions), numbers are counted here, and the last one is written
+ * back once.  A number is used only when its element succeeded, so the
+ * numbering stays gapless.
+ */
+typedef struct NumberBatch
+{
+	int64		account_id;
+	int64		last;			/* the last number used */
+	int64		offered;		/* handed to the element running now, or 0 */
+	char	   *account_type;
+} NumberBatch;
+
+static NumberBatch *numbering = NULL;
+static int	nnumbering = 0;
+static int	maxnumbering = 0;
+static MemoryContext numbering_cxt = NULL;
+
+static KeptPlan lock_account_number = {
+	"SELECT a.last_customer_number, a.account_type FROM cmp.account a"
+	" WHERE a.account_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	1, {INT8OID}
+};
+static KeptPlan set_account_number = {
+	"UPDATE cmp.account SET last_customer_number = $2"
+	" WHERE account_id OPERATOR(pg_catalog.=) $1",
+	2, {INT8OID, INT8OID}
+};
+
+void
+CustomerNumbersBegin(MemoryContext cxt)
+{
+	numbering_cxt = cxt;
+	maxnumbering = 8;
+	nnumbering = 0;
+	numbering = MemoryContextAllocZero(cxt, sizeof(NumberBatch) * maxnumbering);
+}
+
+/* Lock an account for the batch, outside any element; false if it does not exist. */
+bool
+CustomerNumbersLock(int64 account_id)
+{
+	Datum		arg = Int64GetDatum(account_id);
+	NumberBatch *b;
+	int			i;
+
+	for (i = 0; i < nnumbering; i++)
+		if (numbering[i].account_id == account_id)
+			return true;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	KeptPlanExec(&lock_account_number, &arg, NULL, false, 0);
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		return false;
+	}
+	if (nnumbering == maxnumbering)
+	{
+		maxnumbering *= 2;
+		numbering = repalloc(numbering, sizeof(NumberBatch) * maxnumbering);
+	}
+	b = &numbering[nnumbering++];
+	b->account_id = account_id;
+	b->last = SpiGetInt64(0, 1, NULL);
+	b->offered = 0;
+	b->account_type = MemoryContextStrdup(numbering_cxt, SpiGetText(0, 2));
+	SPI_finish();
+	return true;
+}
+
+static int64
+BatchNumber(int64 account_id, char **account_type)
+{
+	int			i;
+
+	for (i = 0; i < nnumbering; i++)
+		if (numbering[i].account_id == account_id)
+		{
+			numbering[i].offered = numbering[i].last + 1;
+			*account_type = numbering[i].account_type;
+			return numbering[i].offered;
+		}
+	/* CustomerNumbersLock found no such account */
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("account %lld does not exist", (long long) account_id)));
+	return 0;
+}
+
+/* The element that ran last succeeded (keep) or was rolled back. */
+void
+CustomerNumbersSettle(bool keep)
+{
+	int			i;
+
+	for (i = 0; i < nnumbering; i++)
+	{
+		if (keep && numbering[i].offered)
+			numbering[i].last = numbering[i].offered;
+		numbering[i].offered = 0;
+	}
+}
+
+/* Write the last numbers back to the accounts (connected to SPI or not). */
+void
+CustomerNumbersWrite(void)
+{
+	int			i;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (i = 0; i < nnumbering; i++)
+	{
+		Datum		args[2];
+
+		args[0] = Int64GetDatum(numbering[i].account_id);
+		args[1] = Int64GetDatum(numbering[i].last);
+		KeptPlanExec(&set_account_number, args, NULL, false, 0);
+	}
+	SPI_finish();
+}
+
+void
+CustomerNumbersEnd(void)
+{
+	numbering = NULL;
+	nnumbering = maxnumbering = 0;
+	numbering_cxt = NULL;
+}
+
 static KeptPlan name_taken = {
 	"SELECT c.customer_id FROM cmp.customer c"
 	" WHERE c.account_id OPERATOR(pg_catalog.=) $1"
@@ -358,6 +493,8 @@ create_customer(PG_FUNCTION_ARGS)
 {
 	const Actor mine = ActorGet();
 	const Actor *actor = &mine;
+	Request		req;
+	Jsonb	   *prior;
 	int64		account_id;
 	char	   *v[NFIELDS];
 	char	   *status;
@@ -380,6 +517,9 @@ create_customer(PG_FUNCTION_ARGS)
 
 	ActorRequire(actor, actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_ACCOUNT,
 				 "create_customer");
+	prior = RequestBegin(fcinfo, 19, "create_customer", &req);
+	if (prior)
+		PG_RETURN_INT64(RequestIdOf(prior));
 	RequireNotNull(fcinfo, 0, "account_id");
 	account_id = PG_GETARG_INT64(0);
 
@@ -445,14 +585,19 @@ create_customer(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	/* the next number, and the account row's lock until commit */
-	args[0] = Int64GetDatum(account_id);
-	KeptPlanExec(&next_customer_number, args, NULL, false, 0);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("account %lld does not exist", (long long) account_id)));
-	customer_number = SpiGetInt64(0, 1, NULL);
-	account_type = SpiGetText(0, 2);
+	if (numbering)
+		customer_number = BatchNumber(account_id, &account_type);
+	else
+	{
+		args[0] = Int64GetDatum(account_id);
+		KeptPlanExec(&next_customer_number, args, NULL, false, 0);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_NO_DATA_FOUND),
+					 errmsg("account %lld does not exist", (long long) account_id)));
+		customer_number = SpiGetInt64(0, 1, NULL);
+		account_type = SpiGetText(0, 2);
+	}
 
 	if (strcmp(v[F_BILLABLE], "true") == 0 && strcmp(account_type, "RESELLER") != 0)
 		ereport(ERROR,
@@ -505,6 +650,7 @@ create_customer(PG_FUNCTION_ARGS)
 	AuditWrite(&ev);
 
 	SPI_finish();
+	RequestDone(&req, RequestId(customer_id));
 	PG_RETURN_INT64(customer_id);
 }
 

@@ -113,6 +113,13 @@ typedef struct LockedCustomer
 extern void CustomerLock(const Actor *actor, int64 customer_id, LockedCustomer *lc);
 extern char *CustomerMissingAddress(const char *country, const char *city,
 									const char *street, const char *zip_code);
+/* numbering in batches (import.c): Begin, Lock each account, Settle after each
+ * element, Write, End (also on error) */
+extern void CustomerNumbersBegin(MemoryContext cxt);
+extern bool CustomerNumbersLock(int64 account_id);
+extern void CustomerNumbersSettle(bool keep);
+extern void CustomerNumbersWrite(void);
+extern void CustomerNumbersEnd(void);
 extern void CustomerHistory(int64 customer_id, int64 account_id, const char *from,
 							const char *to, const char *reason);
 
@@ -138,6 +145,21 @@ extern void UserCheckNew(const char *login, const char *email, const char *db_ro
 extern int64 UserInsert(const char *operation, const char *login, const char *email,
 						const char *full_name, bool is_admin, const char *db_role,
 						const char *context_level, int64 account_id, int64 customer_id);
+
+/* ---- request.c: idempotent creation by request id ---- */
+
+typedef struct Request
+{
+	bool		active;			/* a new request: record its result */
+	int64		actor;
+	Datum		request_id;
+} Request;
+
+extern Jsonb *RequestBegin(FunctionCallInfo fcinfo, int request_argno,
+						   const char *operation, Request *req);
+extern void RequestDone(Request *req, Jsonb *result);
+extern Jsonb *RequestId(int64 id);
+extern int64 RequestIdOf(Jsonb *result);
 
 /* ---- module init ---- */
 extern void _PG_init(void);

@@ -164,6 +164,8 @@ create_user(PG_FUNCTION_ARGS)
 {
 	const Actor mine = ActorGet();
 	const Actor *actor = &mine;
+	Request		req;
+	Jsonb	   *prior;
 	char	   *login;
 	char	   *email;
 	char	   *level;
@@ -178,6 +180,9 @@ create_user(PG_FUNCTION_ARGS)
 				 actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_CSP ||
 				 (actor->kind == ACTOR_ACCOUNT && actor->is_admin),
 				 "create_user");
+	prior = RequestBegin(fcinfo, 7, "create_user", &req);
+	if (prior)
+		PG_RETURN_INT64(RequestIdOf(prior));
 
 	login = ArgText(fcinfo, 0, "login", true, 128);
 	email = ArgText(fcinfo, 1, "email", true, 254);
@@ -232,6 +237,7 @@ create_user(PG_FUNCTION_ARGS)
 	user_id = UserInsert("create_user", login, email, full_name, is_admin, db_role,
 						 level, account_id, 0);
 	SPI_finish();
+	RequestDone(&req, RequestId(user_id));
 	PG_RETURN_INT64(user_id);
 }
 
@@ -485,6 +491,8 @@ create_customer_user(PG_FUNCTION_ARGS)
 {
 	const Actor mine = ActorGet();
 	const Actor *actor = &mine;
+	Request		req;
+	Jsonb	   *prior;
 	ArrayType  *ids;
 	int			n;
 	char	   *login;
@@ -499,6 +507,9 @@ create_customer_user(PG_FUNCTION_ARGS)
 	AuditEvent	ev = {0};
 
 	RequireCustomerUserManager(actor, "create_customer_user");
+	prior = RequestBegin(fcinfo, 6, "create_customer_user", &req);
+	if (prior)
+		PG_RETURN_INT64(RequestIdOf(prior));
 	ids = ArgIdArray(fcinfo, 0, "customer_ids", &n);
 	login = ArgText(fcinfo, 1, "login", true, 128);
 	email = ArgText(fcinfo, 2, "email", true, 254);
@@ -539,6 +550,7 @@ create_customer_user(PG_FUNCTION_ARGS)
 	}
 	AuditWrite(&ev);
 	SPI_finish();
+	RequestDone(&req, RequestId(user_id));
 	PG_RETURN_INT64(user_id);
 }
 
