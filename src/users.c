@@ -270,7 +270,8 @@ static KeptPlan lock_user = {
 static KeptPlan insert_assignments = {
 	"INSERT INTO cmp.user_customer (user_id, customer_id, account_id, assigned_by)"
 	" SELECT $1, c, $3, $4 FROM pg_catalog.unnest($2) AS c"
-	" ON CONFLICT (user_id, customer_id) DO NOTHING",
+	" ON CONFLICT (user_id, customer_id) DO NOTHING"
+	" RETURNING customer_id",
 	4, {INT8OID, INT8ARRAYOID, INT8OID, INT8OID}
 };
 static KeptPlan remaining_after_unassign = {
@@ -284,7 +285,8 @@ static KeptPlan remaining_after_unassign = {
 static KeptPlan delete_assignments = {
 	"DELETE FROM cmp.user_customer uc"
 	" WHERE uc.user_id OPERATOR(pg_catalog.=) $1"
-	"   AND uc.customer_id OPERATOR(pg_catalog.=) ANY ($2)",
+	"   AND uc.customer_id OPERATOR(pg_catalog.=) ANY ($2)"
+	" RETURNING uc.customer_id",
 	2, {INT8OID, INT8ARRAYOID}
 };
 static KeptPlan update_user_status = {
@@ -469,6 +471,15 @@ TargetUser(const Actor *actor, int64 user_id, char **level, char **status)
 	return account_id;
 }
 
+static int
+CompareInt64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a,
+				y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
 /* a JSON array of the ids */
 static char *
 IdArrayText(ArrayType *ids)
@@ -631,13 +642,20 @@ ChangeAssignments(FunctionCallInfo fcinfo, bool assign)
 
 	if (changed > 0)
 	{
+		/* the customers that changed, in order (not the ones asked for) */
+		int64	   *done = palloc(sizeof(int64) * changed);
+		int			i;
+
+		for (i = 0; i < changed; i++)
+			done[i] = SpiGetInt64(i, 1, NULL);
+		qsort(done, changed, sizeof(int64), CompareInt64);
 		snprintf(idbuf, sizeof(idbuf), INT64_FORMAT, user_id);
 		ev.operation = operation;
 		ev.resource_type = "user";
 		ev.resource_id = idbuf;
 		ev.account_id = account_id;
 		ev.new_value = AuditJson(psprintf("{\"customer_ids\": %s, \"changed\": %d}",
-											  IdArrayText(ids), changed));
+										  IdArrayText(Int8Array(done, changed)), changed));
 		AuditWrite(&ev);
 	}
 	SPI_finish();

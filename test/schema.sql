@@ -189,12 +189,12 @@ SELECT is(
 
 SELECT has_function('cmp', f, a, format('function cmp.%s(%s) exists', f, array_to_string(a, ', ')))
   FROM (VALUES
-	('create_account', ARRAY['text', 'text', 'text', 'boolean', 'text', 'integer']),
-	('create_user', ARRAY['text', 'text', 'text', 'bigint', 'text', 'boolean', 'name']),
+	('create_account', ARRAY['text', 'text', 'text', 'boolean', 'text', 'integer', 'uuid']),
+	('create_user', ARRAY['text', 'text', 'text', 'bigint', 'text', 'boolean', 'name', 'uuid']),
 	('provision_sims', ARRAY['bigint', 'text[]', 'text[]', 'text[]']),
 	('create_customer', ARRAY['bigint', 'text', 'boolean', 'text', 'text', 'text', 'text',
 		'text', 'text', 'text', 'text', 'text', 'text', 'text', 'numeric', 'text', 'text',
-		'text', 'text']),
+		'text', 'text', 'uuid']),
 	('update_customer', ARRAY['bigint', 'jsonb']),
 	('delete_customer', ARRAY['bigint']),
 	('set_customer_status', ARRAY['bigint', 'text', 'text', 'boolean']),
@@ -206,12 +206,12 @@ SELECT has_function('cmp', f, a, format('function cmp.%s(%s) exists', f, array_t
 
 SELECT function_returns('cmp', f, a, r, format('cmp.%s returns %s', f, r))
   FROM (VALUES
-	('create_account', ARRAY['text', 'text', 'text', 'boolean', 'text', 'integer'], 'bigint'),
-	('create_user', ARRAY['text', 'text', 'text', 'bigint', 'text', 'boolean', 'name'], 'bigint'),
+	('create_account', ARRAY['text', 'text', 'text', 'boolean', 'text', 'integer', 'uuid'], 'bigint'),
+	('create_user', ARRAY['text', 'text', 'text', 'bigint', 'text', 'boolean', 'name', 'uuid'], 'bigint'),
 	('provision_sims', ARRAY['bigint', 'text[]', 'text[]', 'text[]'], 'bigint'),
 	('create_customer', ARRAY['bigint', 'text', 'boolean', 'text', 'text', 'text', 'text',
 		'text', 'text', 'text', 'text', 'text', 'text', 'text', 'numeric', 'text', 'text',
-		'text', 'text'], 'bigint'),
+		'text', 'text', 'uuid'], 'bigint'),
 	('update_customer', ARRAY['bigint', 'jsonb'], 'void'),
 	('delete_customer', ARRAY['bigint'], 'void'),
 	('set_customer_status', ARRAY['bigint', 'text', 'text', 'boolean'], 'text'),
@@ -226,18 +226,19 @@ SELECT is(
 	(SELECT p.proargnames[1:p.pronargs] FROM pg_catalog.pg_proc p WHERE p.oid = sig::regprocedure),
 	names, format('%s: argument names as in SPEC', sig))
   FROM (VALUES
-	('cmp.create_account(text, text, text, boolean, text, integer)',
+	('cmp.create_account(text, text, text, boolean, text, integer, uuid)',
 	 ARRAY['account_number', 'name', 'account_type', 'customer_invoice_creation',
-	       'customer_invoice_type', 'customer_billing_cycle_day']),
-	('cmp.create_user(text, text, text, bigint, text, boolean, name)',
-	 ARRAY['login', 'email', 'context_level', 'account_id', 'full_name', 'is_admin', 'db_role']),
+	       'customer_invoice_type', 'customer_billing_cycle_day', 'request_id']),
+	('cmp.create_user(text, text, text, bigint, text, boolean, name, uuid)',
+	 ARRAY['login', 'email', 'context_level', 'account_id', 'full_name', 'is_admin', 'db_role',
+	       'request_id']),
 	('cmp.provision_sims(bigint, text[], text[], text[])',
 	 ARRAY['account_id', 'iccids', 'imsis', 'msisdns']),
-	('cmp.create_customer(bigint, text, boolean, text, text, text, text, text, text, text, text, text, text, text, numeric, text, text, text, text)',
+	('cmp.create_customer(bigint, text, boolean, text, text, text, text, text, text, text, text, text, text, text, numeric, text, text, text, text, uuid)',
 	 ARRAY['account_id', 'name', 'billable', 'status', 'external_customer_number',
 	       'description', 'country', 'state', 'zip_code', 'city', 'street', 'phone',
 	       'homepage', 'linkedin', 'estimated_annual_revenue', 'revenue_currency',
-	       'admin_login', 'admin_email', 'admin_full_name']),
+	       'admin_login', 'admin_email', 'admin_full_name', 'request_id']),
 	('cmp.update_customer(bigint, jsonb)', ARRAY['customer_id', 'changes']),
 	('cmp.delete_customer(bigint)', ARRAY['customer_id']),
 	('cmp.set_customer_status(bigint, text, text, boolean)',
@@ -248,10 +249,10 @@ SELECT is(
 	(SELECT p.pronargdefaults::int FROM pg_catalog.pg_proc p WHERE p.oid = sig::regprocedure),
 	n, format('%s: the last %s arguments have defaults', sig, n))
   FROM (VALUES
-	('cmp.create_account(text, text, text, boolean, text, integer)', 4),
-	('cmp.create_user(text, text, text, bigint, text, boolean, name)', 4),
+	('cmp.create_account(text, text, text, boolean, text, integer, uuid)', 5),
+	('cmp.create_user(text, text, text, bigint, text, boolean, name, uuid)', 5),
 	('cmp.provision_sims(bigint, text[], text[], text[])', 2),
-	('cmp.create_customer(bigint, text, boolean, text, text, text, text, text, text, text, text, text, text, text, numeric, text, text, text, text)', 17),
+	('cmp.create_customer(bigint, text, boolean, text, text, text, text, text, text, text, text, text, text, text, numeric, text, text, text, text, uuid)', 18),
 	('cmp.set_customer_status(bigint, text, text, boolean)', 2),
 	('cmp.set_actor(bigint, boolean)', 1)) AS v (sig, n);
 

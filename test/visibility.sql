@@ -13,7 +13,7 @@
 -- are installed, connected as a superuser.
 
 BEGIN;
-SELECT plan(281);
+SELECT plan(285);
 
 -- pgTAP's own bookkeeping (plan() granted it to PUBLIC) and our scratch
 -- tables live in this session's temporary schema; every test role can use
@@ -378,11 +378,11 @@ SELECT policies_are('cmp', t, ARRAY[replace(t, '_data', '') || '_visible']::name
   FROM unnest(ARRAY['account', 'app_user_data', 'customer', 'user_customer', 'sim_card',
                     'customer_status_transition', 'customer_status_history',
                     'sim_assignment_history_data', 'audit_log', 'event',
-                    'event_consumer']::name[]) WITH ORDINALITY AS u(t, o)
+                    'event_consumer', 'identity_key']::name[]) WITH ORDINALITY AS u(t, o)
  ORDER BY o;
 -- the change feed's internal tables: no policy, so nobody but the owner reads them
 SELECT policies_are('cmp', t, ARRAY[]::name[], format('cmp.%s has no read policy', t))
-  FROM unnest(ARRAY['event_pending', 'event_commit_order']::name[]) WITH ORDINALITY AS u(t, o)
+  FROM unnest(ARRAY['event_pending', 'event_commit_order', 'request']::name[]) WITH ORDINALITY AS u(t, o)
  ORDER BY o;
 
 SELECT is_empty(
@@ -401,8 +401,8 @@ SELECT ok(c.relrowsecurity AND c.relforcerowsecurity,
 SELECT is(
 	(SELECT count(*) FROM pg_class
 	  WHERE relnamespace = 'cmp'::regnamespace AND relkind IN ('r', 'p')),
-	13::bigint,
-	'cmp has the thirteen tables whose policies are checked above'
+	15::bigint,
+	'cmp has the fifteen tables whose policies are checked above'
 );
 
 -- The two masking views (test/masking.sql) run with the owner's rights and
