@@ -20,6 +20,7 @@
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
@@ -32,6 +33,7 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(add_identity_key);
@@ -49,8 +51,9 @@ static const char *const refused = "identity token refused";
 static KeptPlan key_of = {
 	"SELECT k.algorithm, k.issuer, k.audience, k.key_material,"
 	"       CASE WHEN k.revoked_at IS NULL THEN 0 ELSE 1 END::pg_catalog.int8,"
-	"       CASE WHEN k.valid_from OPERATOR(pg_catalog.<=) pg_catalog.now()"
-	"             AND (k.valid_until IS NULL OR k.valid_until OPERATOR(pg_catalog.>) pg_catalog.now())"
+	"       CASE WHEN k.valid_from OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()"
+	"             AND (k.valid_until IS NULL"
+	"                  OR k.valid_until OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp())"
 	"            THEN 1 ELSE 0 END::pg_catalog.int8"
 	"  FROM cmp.identity_key k WHERE k.key_id OPERATOR(pg_catalog.=) $1",
 	1, {TEXTOID}
@@ -62,8 +65,12 @@ static KeptPlan insert_key = {
 	7, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID}
 };
 static KeptPlan revoke_key = {
-	"UPDATE cmp.identity_key SET revoked_at = COALESCE(revoked_at, pg_catalog.now())"
-	" WHERE key_id OPERATOR(pg_catalog.=) $1 RETURNING issuer, algorithm",
+	"WITH k AS (SELECT key_id, revoked_at FROM cmp.identity_key"
+	"            WHERE key_id OPERATOR(pg_catalog.=) $1 FOR UPDATE),"
+	" r AS (UPDATE cmp.identity_key i SET revoked_at = pg_catalog.now() FROM k"
+	"        WHERE i.key_id OPERATOR(pg_catalog.=) k.key_id AND k.revoked_at IS NULL"
+	"       RETURNING 1)"
+	" SELECT (SELECT pg_catalog.count(*) FROM r) FROM k",
 	1, {TEXTOID}
 };
 static KeptPlan user_by_login = {
@@ -79,6 +86,22 @@ Refuse(const char *fmt, const char *arg)
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("%s", refused),
 			 errdetail_internal(fmt, arg)));
+}
+
+/*
+ * A key id as a message may show it before the token is verified: as given
+ * if it has only the characters key ids are made of, else a placeholder, so
+ * that nobody writes arbitrary text into the server log.
+ */
+static char *
+Printable(const char *kid)
+{
+	size_t		n = strlen(kid);
+
+	if (n > 0 && strspn(kid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+						"0123456789-_.~+/=:@") == n)
+		return (char *) kid;
+	return "(a key id with other characters)";
 }
 
 /* ---- base64url (RFC 4648 §5, no padding, canonical) ---- */
@@ -204,7 +227,7 @@ StrictObject(const char *bytes, int len, const char *part)
 	JsonLexContext *lex;
 
 	if ((int) strlen(bytes) != len || !pg_verifymbstr(bytes, len, true))
-		Refuse("The token %s is not valid UTF-8 text.", part);
+		Refuse("The token's %s is not valid UTF-8 text.", part);
 	sem.semstate = &m;
 	sem.object_start = MemberObjectStart;
 	sem.object_end = MemberObjectEnd;
@@ -214,11 +237,11 @@ StrictObject(const char *bytes, int len, const char *part)
 	sem.scalar = MemberScalar;
 	lex = makeJsonLexContextCstringLen(pstrdup(bytes), len, GetDatabaseEncoding(), true);
 	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || m.not_object)
-		Refuse("The token %s is not a JSON object.", part);
+		Refuse("The token's %s is not a JSON object.", part);
 	if (m.repeated)
-		Refuse("The token %s names a member twice.", part);
+		Refuse("The token's %s names a member twice.", part);
 	if (m.too_many)
-		Refuse("The token %s has too many members.", part);
+		Refuse("The token's %s has more than 64 members.", part);
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(bytes)));
 }
 
@@ -230,14 +253,14 @@ Member(Jsonb *obj, const char *key)
 
 /* A string member as C text (NULL if absent); refuses another type. */
 static char *
-StringMember(Jsonb *obj, const char *key, const char *part)
+StringMember(Jsonb *obj, const char *key)
 {
 	JsonbValue *v = Member(obj, key);
 
 	if (v == NULL)
 		return NULL;
 	if (v->type != jbvString)
-		Refuse(psprintf("The token %s's \"%s\" is not a string.", part, key), "");
+		Refuse("The token's \"%s\" is not a string.", key);
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
@@ -274,18 +297,21 @@ AudienceHas(Jsonb *claims, const char *audience)
 		uint32		i,
 					n = JsonContainerSize(v->val.binary.data);
 
+		bool		found = false;
+
+		/* every element is looked at, so the answer never depends on order */
 		for (i = 0; i < n; i++)
 		{
 			JsonbValue *e = getIthJsonbValueFromContainer(v->val.binary.data, i);
 
 			if (e->type != jbvString)
-				Refuse("The token's \"aud\" claim holds something that is not a string.", "");
+				Refuse("The token's \"aud\" claim holds something that is not a string.%s", "");
 			if (e->val.string.len == alen && memcmp(e->val.string.val, audience, alen) == 0)
-				return true;
+				found = true;
 		}
-		return false;
+		return found;
 	}
-	Refuse("The token's \"aud\" claim is neither a string nor an array of strings.", "");
+	Refuse("The token's \"aud\" claim is neither a string nor an array of strings.%s", "");
 	return false;
 }
 
@@ -301,6 +327,7 @@ PublicKey(const char *pem)
 		return NULL;
 	pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
 	BIO_free(bio);
+	ERR_clear_error();
 	return pkey;
 }
 
@@ -414,6 +441,7 @@ SignatureVerifies(const char *algorithm, const char *material,
 		OPENSSL_free(der);
 		EVP_MD_CTX_free(ctx);
 		EVP_PKEY_free(pkey);
+		ERR_clear_error();		/* a failed check leaves OpenSSL's queue clean */
 		return ok;
 	}
 }
@@ -527,6 +555,11 @@ revoke_identity_key(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("identity key \"%s\" does not exist", key_id)));
+	if (SpiGetInt64(0, 1, NULL) == 0)
+	{
+		SPI_finish();			/* revoked before: not again, not audited again */
+		PG_RETURN_VOID();
+	}
 	ev.operation = "revoke_identity_key";
 	ev.resource_type = "identity_key";
 	ev.resource_id = key_id;
@@ -584,16 +617,16 @@ VerifyToken(const char *token)
 		Refuse("The token is not a compact JWS (three base64url parts separated by dots).%s", "");
 
 	if (!Base64UrlDecode(token, dot1 - token, &bytes, &nbytes))
-		Refuse("The token %s is not base64url.", "header");
+		Refuse("The token's %s is not base64url.", "header");
 	header = StrictObject(bytes, nbytes, "header");
 	if (!Base64UrlDecode(dot1 + 1, dot2 - dot1 - 1, &bytes, &nbytes))
-		Refuse("The token %s is not base64url.", "claims");
-	claims = StrictObject(bytes, nbytes, "claims");
+		Refuse("The token's %s is not base64url.", "claim set");
+	claims = StrictObject(bytes, nbytes, "claim set");
 	if (!Base64UrlDecode(dot2 + 1, token + len - dot2 - 1, &sig, &siglen))
-		Refuse("The token %s is not base64url.", "signature");
+		Refuse("The token's %s is not base64url.", "signature");
 
-	alg = StringMember(header, "alg", "header");
-	kid = StringMember(header, "kid", "header");
+	alg = StringMember(header, "alg");
+	kid = StringMember(header, "kid");
 	if (alg == NULL)
 		Refuse("The token header has no \"alg\".%s", "");
 	if (kid == NULL)
@@ -606,8 +639,16 @@ VerifyToken(const char *token)
 	/* the key, read as the owner */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/*
+	 * The newest committed state of the key, whatever the isolation level: a
+	 * revocation committed a moment ago counts (SPEC §4), and so does the
+	 * clock for valid_until.
+	 */
 	arg = CStringGetTextDatum(kid);
-	KeptPlanExec(&key_of, &arg, NULL, true, 0);
+	if (SPI_execute_snapshot(KeptPlanGet(&key_of), &arg, NULL, GetLatestSnapshot(),
+							 InvalidSnapshot, true, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "identity key look-up failed");
+	kid = Printable(kid);
 	if (SPI_processed == 0)
 		Refuse("Key \"%s\" is unknown.", kid);
 	key_alg = SpiGetText(0, 1);
@@ -640,12 +681,12 @@ VerifyToken(const char *token)
 		Refuse("The token is not valid yet (\"nbf\").%s", "");
 	if (TimeMember(claims, "iat", &t) && t > now + CLOCK_LEEWAY_SECONDS)
 		Refuse("The token was issued in the future (\"iat\").%s", "");
-	iss = StringMember(claims, "iss", "claims");
+	iss = StringMember(claims, "iss");
 	if (iss == NULL || strcmp(iss, key_issuer) != 0)
 		Refuse("The token's issuer is not the issuer of key \"%s\".", kid);
 	if (!AudienceHas(claims, key_audience))
 		Refuse("The token's audience does not include \"%s\".", key_audience);
-	sub = StringMember(claims, "sub", "claims");
+	sub = StringMember(claims, "sub");
 	if (sub == NULL || sub[0] == '\0')
 		Refuse("The token has no \"sub\" claim.%s", "");
 	return sub;
