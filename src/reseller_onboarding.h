@@ -128,15 +128,18 @@ extern int	CheckIccids(FunctionCallInfo fcinfo, int argno);
 extern int64 SimTarget(const Actor *actor, int64 customer_id);
 
 /*
- * What a moving statement returns: how many SIMs moved, and for the event
- * of the call their ICCIDs in order and the customers they came from.
+ * What a moving statement returns: how many SIMs moved, for the event of
+ * the call their ICCIDs in order and the customers they came from, and that
+ * customer if they all came from one.
  */
 #define MOVED_SUMMARY \
 	" SELECT pg_catalog.count(*)," \
 	"        pg_catalog.jsonb_build_object(" \
 	"           'iccids', COALESCE(pg_catalog.jsonb_agg(m.iccid ORDER BY m.iccid COLLATE \"C\"), '[]')," \
 	"           'from_customer_ids', COALESCE(pg_catalog.jsonb_agg(DISTINCT m.from_customer_id)" \
-	"                                   FILTER (WHERE m.from_customer_id IS NOT NULL), '[]'))" \
+	"                                   FILTER (WHERE m.from_customer_id IS NOT NULL), '[]'))," \
+	"        CASE WHEN pg_catalog.count(DISTINCT m.from_customer_id) OPERATOR(pg_catalog.=) 1" \
+	"             THEN pg_catalog.min(m.from_customer_id) END" \
 	"   FROM moved m"
 
 

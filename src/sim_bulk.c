@@ -248,7 +248,7 @@ assign_free_sims(PG_FUNCTION_ARGS)
 				 errhint("Provision more SIM cards to the account, or ask for fewer.")));
 
 	extra = SpiGetJsonb(0, 2);
-	iccids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	iccids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
 	iccids = SPI_datumTransfer(iccids, false, -1);
 
 	initStringInfo(&j);

@@ -538,6 +538,7 @@ unassign_sims(PG_FUNCTION_ARGS)
 	KeptPlanExec(&unassign, args, nulls, false, 0);
 	moved = SpiGetInt64(0, 1, NULL);
 	ev.event_extra = SpiGetJsonb(0, 2);
+	ev.customer_id = SpiGetInt64(0, 3, NULL);	/* the one they left, if one */
 	if (moved < n)
 		ReportUnmoved(actor, PG_GETARG_DATUM(0), account_id, 0, false);
 

@@ -299,8 +299,8 @@ SELECT is(pg_temp.fields('assign_sims', 'assigned'),
 
 SELECT pg_temp.call('unassign_sims', format($$SELECT cmp.unassign_sims(ARRAY[%L, %L])$$,
 	pg_temp.iccid(7), pg_temp.iccid(5))) AS _ \gset
-SELECT pg_temp.event_is('unassign_sims', 'sims.unassigned', :acct_r, NULL, 'sim', NULL, :acc_r,
-	'unassign_sims: one sims.unassigned event');
+SELECT pg_temp.event_is('unassign_sims', 'sims.unassigned', :acct_r, :c2, 'sim', NULL, :acc_r,
+	'unassign_sims: one sims.unassigned event, of the one customer the SIMs left');
 SELECT is(pg_temp.fields('unassign_sims', 'unassigned'),
 	jsonb_build_object('previous', '{}'::jsonb, 'new', '{"unassigned": 2}'::jsonb,
 		'iccids', jsonb_build_array(pg_temp.iccid(5), pg_temp.iccid(7)),
