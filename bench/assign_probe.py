@@ -3,7 +3,12 @@
 memory sampled from outside.
 
     python3 bench/assign_probe.py --side extension|baseline --role ROLE \
-        --customer C --actor U --g-lo G --count N [--explain FILE] [--db bench]
+        --customer C --actor U --g-lo G --count N [--mode array|range]
+        [--explain FILE] [--db bench]
+
+--mode array (the default) times assign_sims of the N ICCIDs as an array;
+--mode range times assign_sim_range over the same SIMs given as their first
+and last ICCID, against the hand-written UPDATE ... WHERE iccid BETWEEN.
 
 Runs one psql session (PGHOST/PGPORT from the environment) holding one DO
 block that:
@@ -75,18 +80,30 @@ class Sampler(threading.Thread):
 
 def block(args):
     g_hi = args.g_lo + args.count - 1
+    prologue = ""
     if args.side == "extension":
         prologue = "PERFORM cmp.actor_id();  -- the session's actor, resolved once"
+    if args.mode == "array":
+        build = f"a := ARRAY(SELECT bench.iccid(g) FROM generate_series({args.g_lo}, {g_hi}) AS g);"
+        where = "s.iccid = ANY (a)"
+    else:
+        build = f"f := bench.iccid({args.g_lo}); l := bench.iccid({g_hi});"
+        where = (f"s.account_id = (SELECT account_id FROM cmp.customer WHERE customer_id = {args.customer})\n"
+                 "       AND s.iccid BETWEEN f AND l AND s.customer_id IS NULL")
+    if args.side == "extension":
         # the call's event is numbered and moved into cmp.event at commit;
         # SET CONSTRAINTS ... IMMEDIATE does that work now, inside the timing
-        call = (f"n := cmp.assign_sims(customer_id => {args.customer}, iccids => a);\n"
-                "  SET CONSTRAINTS ALL IMMEDIATE;")
+        if args.mode == "array":
+            call = f"n := cmp.assign_sims(customer_id => {args.customer}, iccids => a);"
+        else:
+            call = (f"n := cmp.assign_sim_range(customer_id => {args.customer}, "
+                    "first_iccid => f, last_iccid => l);")
+        call += "\n  SET CONSTRAINTS ALL IMMEDIATE;"
     else:
-        prologue = ""
         call = (
             "WITH moved AS (\n"
             f"    UPDATE cmp.sim_card s SET customer_id = {args.customer}, assigned_at = now()\n"
-            "     WHERE s.iccid = ANY (a)\n"
+            f"     WHERE {where}\n"
             "    RETURNING s.iccid, s.account_id)\n"
             "  INSERT INTO cmp.sim_assignment_history_data\n"
             "         (iccid, account_id, from_customer_id, to_customer_id, changed_by)\n"
@@ -95,12 +112,14 @@ def block(args):
     return f"""DO $bench$
 DECLARE
   a text[];
+  f text;
+  l text;
   n bigint;
   t0 timestamptz;
 BEGIN
   RAISE NOTICE 'PID %', pg_backend_pid();
   {prologue}
-  a := ARRAY(SELECT bench.iccid(g) FROM generate_series({args.g_lo}, {g_hi}) AS g);
+  {build}
   PERFORM pg_sleep(0.2);
   RAISE NOTICE 'BEFORE';
   PERFORM pg_sleep(0.3);
@@ -129,6 +148,7 @@ def main():
     ap.add_argument("--g-lo", type=int, required=True)
     ap.add_argument("--count", type=int, required=True)
     ap.add_argument("--db", default="bench")
+    ap.add_argument("--mode", choices=("array", "range"), default="array")
     ap.add_argument("--explain")
     args = ap.parse_args()
 

@@ -384,6 +384,31 @@ for ((rep = 1; rep <= reps; rep++)); do
 	done
 	say "  assign rep $rep/$reps: extension $a_extension, baseline $a_baseline"
 done
+# the same SIMs again, given as an ICCID range (SPEC §13)
+say "assign_sim_range of $n_assign SIMs in one call (BULK account), $reps reps per side"
+line assign_range "assign_sim_range of $n_assign SIMs (one call, first and last ICCID)" seconds "<=" 1.3
+line assign_range_mem "assign_sim_range of $n_assign SIMs: peak backend memory growth" memory_mb "<=" 256
+for ((rep = 1; rep <= reps; rep++)); do
+	order=(extension baseline)
+	((rep % 2)) || order=(baseline extension)
+	for side in "${order[@]}"; do
+		reset_bulk
+		j=$(probe "$side" --mode range)
+		echo "$j" >>"$out/logs/assign_range.jsonl"
+		v=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["seconds"], d.get("anon_growth_mb", ""), d["moved"])' "$j")
+		read -r s mem moved <<<"$v"
+		if [[ $moved != "$n_assign" ]]; then
+			echo "run.sh: the $side range run moved $moved SIMs, not $n_assign" >&2
+			exit 1
+		fi
+		echo "assign_range,$side,$rep,$s" >>"$raw"
+		echo "assign_range_mem,$side,$rep,$mem" >>"$raw"
+		printf -v "a_$side" '%s s, +%s MB' "$s" "$mem"
+	done
+	say "  assign_range rep $rep/$reps: extension $a_extension, baseline $a_baseline"
+done
+reset_bulk
+
 say "assign_sims plans (auto_explain, untimed)"
 reset_bulk
 probe extension --explain "$out/explain/assign.extension.txt" >/dev/null
@@ -487,6 +512,93 @@ line set_customer_status "set_customer_status ACTIVE <-> SUSPENDED (2 clients)" 
 say "set_customer_status throughput (pgbench -M prepared, 2 clients, ${tp_secs} s per run)"
 pair set_customer_status 2 "$tp_secs" bench_acct "$out/scripts/set_customer_status.extension.sql" \
 	"$out/scripts/set_customer_status.baseline.sql" prep_toggle prepared
+
+# ---------------------------------------------------------------------------
+# import_customers (SPEC §13): 10,000 customers with their admin users in
+# one call, against the same rows written by hand: the create_customer
+# baseline's INSERT set, 10,000 times in one DO block.  Seconds per side;
+# the bound is the throughput's (>= 0.5x), i.e. at most twice the time.
+# ---------------------------------------------------------------------------
+
+n_import=${RO_BENCH_IMPORT:-10000}
+import_probe() { # SIDE REP -> seconds
+	local side=$1 rep=$2 tag="i$2${1:0:1}"
+	local names="'Import ' || '$tag' || '-' || g"
+	if [[ $side == extension ]]; then
+		psql -X -q -v ON_ERROR_STOP=1 -U bench_acct -d "$db" 2>&1 <<EOF | sed -nE 's/.*NOTICE:  SECONDS ([0-9.]+).*/\1/p'
+DO \$\$
+DECLARE t0 timestamptz; j jsonb; n bigint;
+BEGIN
+	j := (SELECT jsonb_agg(jsonb_build_object('account_id', $A, 'name', $names,
+			'status', 'ACTIVE', 'country', 'DE', 'city', 'Berlin', 'street', 'Benchstrasse 1',
+			'zip_code', '10115', 'admin_login', 'imp.$tag.' || g || '.admin',
+			'admin_email', 'imp.$tag.' || g || '@bench-customers.example',
+			'admin_full_name', 'Bench Admin')) FROM generate_series(1, $n_import) g);
+	t0 := clock_timestamp();
+	SELECT count(customer_id) INTO n FROM cmp.import_customers(j);
+	SET CONSTRAINTS ALL IMMEDIATE;
+	IF n <> $n_import THEN RAISE EXCEPTION 'imported % of $n_import', n; END IF;
+	RAISE NOTICE 'SECONDS %', extract(epoch FROM clock_timestamp() - t0);
+END \$\$;
+EOF
+	else
+		psql -X -q -v ON_ERROR_STOP=1 -U postgres -d "$db" 2>&1 <<EOF | sed -nE 's/.*NOTICE:  SECONDS ([0-9.]+).*/\1/p'
+DO \$\$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+	FOR g IN 1..$n_import LOOP
+		WITH acct AS (
+			UPDATE cmp.account SET last_customer_number = last_customer_number + 1
+			 WHERE account_id = $A
+			RETURNING account_id, account_type, last_customer_number),
+		adm AS (
+			INSERT INTO cmp.app_user_data (login, email, full_name, is_admin, context_level, domain, account_id, created_by)
+			VALUES ('imp.$tag.' || g || '.admin', 'imp.$tag.' || g || '@bench-customers.example',
+					'Bench Admin', true, 'CUSTOMER', 'ENTERPRISE', $A, $U)
+			RETURNING user_id),
+		c AS (
+			INSERT INTO cmp.customer AS c (account_id, account_type, customer_number, name,
+					country, city, street, zip_code, status, admin_user_id,
+					created_by, activated_at, activated_by)
+			SELECT acct.account_id, acct.account_type, acct.last_customer_number, $names,
+				   'DE', 'Berlin', 'Benchstrasse 1', '10115', 'ACTIVE', adm.user_id, $U, now(), $U
+			  FROM acct, adm
+			RETURNING c.customer_id, c.account_id, c.admin_user_id, to_jsonb(c.*) AS j),
+		uc AS (
+			INSERT INTO cmp.user_customer (user_id, customer_id, account_id, assigned_by)
+			SELECT c.admin_user_id, c.customer_id, c.account_id, $U FROM c),
+		h AS (
+			INSERT INTO cmp.customer_status_history (customer_id, account_id, from_status, to_status,
+					changed_by, db_role, reason)
+			SELECT c.customer_id, c.account_id, NULL, 'ACTIVE', $U, current_user, 'created' FROM c)
+		INSERT INTO cmp.audit_log (actor_user_id, db_role, operation, resource_type, resource_id,
+				account_id, customer_id, new_value)
+		SELECT $U, current_user, 'create_customer', 'customer', c.customer_id::text, c.account_id,
+			   c.customer_id, c.j
+		  FROM c;
+	END LOOP;
+	RAISE NOTICE 'SECONDS %', extract(epoch FROM clock_timestamp() - t0);
+END \$\$;
+EOF
+	fi
+}
+say "import_customers of $n_import customers with admin users, $reps reps per side"
+line import "import_customers of $n_import customers with admin users (one call; bound: >= 0.5x the throughput)" seconds "<=" 2.0
+for ((rep = 1; rep <= reps; rep++)); do
+	order=(extension baseline)
+	((rep % 2)) || order=(baseline extension)
+	for side in "${order[@]}"; do
+		prep_writes >/dev/null
+		s=$(import_probe "$side" "$rep")
+		if [[ -z $s ]]; then
+			echo "run.sh: the $side import run failed" >&2
+			exit 1
+		fi
+		echo "import,$side,$rep,$s" >>"$raw"
+		printf -v "i_$side" '%s s' "$s"
+	done
+	say "  import rep $rep/$reps: extension $i_extension, baseline $i_baseline"
+done
 
 # ---------------------------------------------------------------------------
 # The change feed (SPEC §11): one consumer of bench_acct's account reading

@@ -104,6 +104,29 @@ SELECT cmp.assign_sims(:fabrikam, ARRAY[demo.iccid(20001)]);
 \set ON_ERROR_STOP 1
 
 \echo
+\echo '=== 4b. Bulk onboarding: ICCID ranges, free SIMs, a customer import ==='
+\echo 'SIMs arrive in ICCID ranges: the next 500 go to Tailspin by their first and last ICCID:'
+SELECT cmp.assign_sim_range(:tailspin, demo.iccid(10001), demo.iccid(10500)) AS assigned;
+\echo '"Give Tailspin 5 free SIMs": the lowest free ICCIDs; concurrent calls never share one:'
+SELECT cmp.assign_free_sims(:tailspin, 5) AS iccids;
+\echo 'Three customers from a spreadsheet, one of them with a bad country code; each row'
+\echo 'is reported, and without all_or_nothing the good ones are created:'
+SELECT * FROM cmp.import_customers(jsonb_build_array(
+	jsonb_build_object('account_id', :reseller_id, 'name', 'Adatum'),
+	jsonb_build_object('account_id', :reseller_id, 'name', 'Woodgrove', 'country', 'XX'),
+	jsonb_build_object('account_id', :reseller_id, 'name', 'Litware', 'external_customer_number', 'LW-1')),
+	all_or_nothing => false);
+\echo 'A retried request (same request_id) returns the first result and creates nothing:'
+SELECT cmp.create_customer(:reseller_id, 'Proseware',
+	request_id => '6f1c2a7e-2b4d-4c9a-9e58-0c1b2d3e4f50') AS first_call;
+SELECT cmp.create_customer(:reseller_id, 'Proseware',
+	request_id => '6f1c2a7e-2b4d-4c9a-9e58-0c1b2d3e4f50') AS retry;
+\echo 'Every change is also an event of the change feed, read in commit order:'
+SELECT cmp.create_event_consumer('billing');
+SELECT event_id, event_type, customer_id, left(payload::text, 60) AS payload
+  FROM cmp.read_events('billing', 5);
+
+\echo
 \echo '=== 5. What a customer user sees ==='
 \echo 'The Fabrikam admin invites a colleague; the colleague sees only Fabrikam.'
 SELECT admin_user_id AS fabrikam_admin FROM cmp.customer WHERE customer_id = :fabrikam \gset
