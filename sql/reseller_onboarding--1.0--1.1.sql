@@ -546,17 +546,8 @@ COMMENT ON TABLE cmp.event_commit_order IS
 	'internal: its lock orders the commits of transactions that wrote events; holds no rows';
 
 CREATE FUNCTION cmp.event_commit() RETURNS trigger
-	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
-BEGIN
-	LOCK TABLE cmp.event_commit_order IN EXCLUSIVE MODE;
-	INSERT INTO cmp.event (event_id, occurred_at, event_type, account_id, customer_id,
-	                       resource_type, resource_id, actor_user_id, payload)
-	VALUES (nextval('cmp.event_id_seq'), NEW.occurred_at, NEW.event_type, NEW.account_id,
-	        NEW.customer_id, NEW.resource_type, NEW.resource_id, NEW.actor_user_id, NEW.payload);
-	DELETE FROM cmp.event_pending WHERE pending_id OPERATOR(pg_catalog.=) NEW.pending_id;
-	RETURN NULL;
-END
-$$;
+	AS 'MODULE_PATHNAME', 'event_commit'
+	LANGUAGE C SECURITY DEFINER;
 REVOKE EXECUTE ON FUNCTION cmp.event_commit() FROM PUBLIC;
 COMMENT ON FUNCTION cmp.event_commit() IS
 	'internal: at commit, numbers a pending event in commit order and moves it into cmp.event';
