@@ -793,3 +793,12 @@ GRANT EXECUTE ON FUNCTION
 	cmp.create_customer_user(bigint[], text, text, text, boolean, name, uuid),
 	cmp.import_customers(jsonb, boolean, uuid),
 	cmp.purge_requests() TO PUBLIC;
+
+-- "May I?" (SPEC §12): whether the acting user may call a changing function
+-- on an object now, from the same table of rules the functions enforce.
+CREATE FUNCTION cmp.actor_can(operation text, object_id bigint DEFAULT NULL) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'actor_can'
+	LANGUAGE C STABLE SECURITY DEFINER;
+GRANT EXECUTE ON FUNCTION cmp.actor_can(text, bigint) TO PUBLIC;
+COMMENT ON FUNCTION cmp.actor_can(text, bigint) IS
+	'whether the acting user may call that function (by name) on that object (account, customer or user id) now';

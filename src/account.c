@@ -40,8 +40,7 @@ create_account(PG_FUNCTION_ARGS)
 	AuditEvent	ev = {0};
 	char		idbuf[32];
 
-	ActorRequire(actor, actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_CSP,
-				 "create_account");
+	RuleRequire(actor, "create_account");
 	prior = RequestBegin(fcinfo, 6, "create_account", &req);
 	if (prior)
 		PG_RETURN_INT64(RequestIdOf(prior));

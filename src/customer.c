@@ -429,7 +429,7 @@ CustomerLock(const Actor *actor, int64 customer_id, LockedCustomer *lc)
 
 	KeptPlanExec(&lock_customer, &arg, NULL, false, 1);
 	if (SPI_processed == 0 ||
-		(actor->kind == ACTOR_ACCOUNT && SpiGetInt64(0, 1, NULL) != actor->account_id))
+		!RuleCustomerInReach(actor, SpiGetInt64(0, 1, NULL), customer_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("customer %lld does not exist", (long long) customer_id)));
@@ -515,8 +515,7 @@ create_customer(PG_FUNCTION_ARGS)
 	/* argument positions of the text fields, in the order of fields[] */
 	static const int argno[NFIELDS] = {1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 2};
 
-	ActorRequire(actor, actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_ACCOUNT,
-				 "create_customer");
+	RuleRequire(actor, "create_customer");
 	prior = RequestBegin(fcinfo, 19, "create_customer", &req);
 	if (prior)
 		PG_RETURN_INT64(RequestIdOf(prior));
@@ -576,7 +575,7 @@ create_customer(PG_FUNCTION_ARGS)
 					 errhint("Give country, city, street and zip_code, or create the customer as DRAFT.")));
 	}
 
-	if (actor->kind == ACTOR_ACCOUNT && actor->account_id != account_id)
+	if (!RuleAccountInReach(actor, account_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("account %lld does not exist", (long long) account_id)));
@@ -712,8 +711,7 @@ update_customer(PG_FUNCTION_ARGS)
 	int			i;
 	bool		billable;
 
-	ActorRequire(actor, actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_ACCOUNT,
-				 "update_customer");
+	RuleRequire(actor, "update_customer");
 	RequireNotNull(fcinfo, 0, "customer_id");
 	RequireNotNull(fcinfo, 1, "changes");
 	customer_id = PG_GETARG_INT64(0);
@@ -856,8 +854,7 @@ delete_customer(PG_FUNCTION_ARGS)
 	char	   *unassigned;
 	char	   *removed;
 
-	ActorRequire(actor, actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_ACCOUNT,
-				 "delete_customer");
+	RuleRequire(actor, "delete_customer");
 	RequireNotNull(fcinfo, 0, "customer_id");
 	customer_id = PG_GETARG_INT64(0);
 

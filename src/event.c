@@ -182,7 +182,7 @@ create_event_consumer(PG_FUNCTION_ARGS)
 	Datum		args[2];
 	char		nulls[2];
 
-	ActorRequire(&mine, true, "create_event_consumer");
+	RuleRequire(&mine, "create_event_consumer");
 	name = ArgText(fcinfo, 0, "name", true, 63);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -207,7 +207,7 @@ drop_event_consumer(PG_FUNCTION_ARGS)
 	Datum		args[2];
 	char		nulls[2];
 
-	ActorRequire(&mine, true, "drop_event_consumer");
+	RuleRequire(&mine, "drop_event_consumer");
 	name = ArgText(fcinfo, 0, "name", true, 63);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -234,7 +234,7 @@ read_events(PG_FUNCTION_ARGS)
 	int64		acked;
 	uint64		i;
 
-	ActorRequire(&mine, true, "read_events");
+	RuleRequire(&mine, "read_events");
 	name = ArgText(fcinfo, 0, "consumer", true, 63);
 	RequireNotNull(fcinfo, 1, "max_events");
 	max_events = PG_GETARG_INT32(1);
@@ -269,7 +269,7 @@ ack_events(PG_FUNCTION_ARGS)
 	int64		acked;
 	int64		count;
 
-	ActorRequire(&mine, true, "ack_events");
+	RuleRequire(&mine, "ack_events");
 	name = ArgText(fcinfo, 0, "consumer", true, 63);
 	RequireNotNull(fcinfo, 1, "up_to_event_id");
 	up_to = PG_GETARG_INT64(1);
@@ -321,8 +321,7 @@ purge_events(PG_FUNCTION_ARGS)
 	int64		purged;
 	AuditEvent	ev = {0};
 
-	ActorRequire(&mine, mine.kind == ACTOR_SYSTEM || mine.kind == ACTOR_CSP,
-				 "purge_events");
+	RuleRequire(&mine, "purge_events");
 	RequireNotNull(fcinfo, 0, "older_than");
 	older_than = PG_GETARG_INTERVAL_P(0);
 	if (older_than->time < 0 || older_than->day < 0 || older_than->month < 0)

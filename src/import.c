@@ -224,8 +224,7 @@ LockAccounts(const Actor *actor, Jsonb *customers, int n)
 		id = getKeyJsonValueFromContainer(elem->val.binary.data, "account_id", 10, NULL);
 		if (id == NULL || id->type != jbvNumeric)
 			continue;
-		if (!JsonInteger(id, &account_id) ||
-			(actor->kind == ACTOR_ACCOUNT && account_id != actor->account_id))
+		if (!JsonInteger(id, &account_id) || !RuleAccountInReach(actor, account_id))
 			continue;
 		ids[nids++] = account_id;
 	}
@@ -334,8 +333,7 @@ import_customers(PG_FUNCTION_ARGS)
 	MemoryContext per_item;
 	ResourceOwner owner = CurrentResourceOwner;
 
-	ActorRequire(&mine, mine.kind == ACTOR_SYSTEM || mine.kind == ACTOR_ACCOUNT,
-				 "import_customers");
+	RuleRequire(&mine, "import_customers");
 	RequireNotNull(fcinfo, 0, "customers");
 	RequireNotNull(fcinfo, 1, "all_or_nothing");
 	customers = PG_GETARG_JSONB_P(0);

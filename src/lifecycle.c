@@ -102,8 +102,7 @@ set_customer_status(PG_FUNCTION_ARGS)
 	char		idbuf[32];
 	AuditEvent	ev = {0};
 
-	ActorRequire(actor, actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_ACCOUNT,
-				 "set_customer_status");
+	RuleRequire(actor, "set_customer_status");
 	RequireNotNull(fcinfo, 0, "customer_id");
 	customer_id = PG_GETARG_INT64(0);
 	status = ArgText(fcinfo, 1, "status", true, 16);

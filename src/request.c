@@ -188,7 +188,7 @@ purge_requests(PG_FUNCTION_ARGS)
 	const Actor mine = ActorGet();
 	int64		purged;
 
-	ActorRequire(&mine, mine.kind == ACTOR_SYSTEM || mine.kind == ACTOR_CSP, "purge_requests");
+	RuleRequire(&mine, "purge_requests");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	KeptPlanExec(&forget, NULL, NULL, false, 0);

@@ -164,6 +164,34 @@ extern void RequestDone(Request *req, Jsonb *result);
 extern Jsonb *RequestId(int64 id);
 extern int64 RequestIdOf(Jsonb *result);
 
+/* ---- rules.c: who may call which function on which object ---- */
+
+typedef enum RuleObject
+{
+	RULE_NO_OBJECT,
+	RULE_ACCOUNT,
+	RULE_CUSTOMER,
+	RULE_USER,
+	RULE_CUSTOMER_USER			/* a user that must be a CUSTOMER user */
+} RuleObject;
+
+typedef struct OperationRule
+{
+	const char *operation;		/* the SQL function */
+	RuleObject	object;			/* what actor_can's object_id names */
+	int			kinds;			/* bit per ActorKind allowed */
+	int			flags;			/* admins only, per kind */
+} OperationRule;
+
+extern const OperationRule *RuleOf(const char *operation);
+extern void RuleRequire(const Actor *actor, const char *operation);
+extern bool RuleAccountInReach(const Actor *actor, int64 account_id);
+extern bool RuleCustomerInReach(const Actor *actor, int64 account_id, int64 customer_id);
+extern bool RuleCustomerWritable(const Actor *actor, const char *status);
+extern bool RuleUserInReach(const Actor *actor, int64 account_id, const char *level,
+							bool assigned);
+extern bool RuleUserWritable(const Actor *actor, bool assigned_active);
+
 /* ---- module init ---- */
 extern void _PG_init(void);
 

@@ -134,8 +134,7 @@ assign_sim_range(PG_FUNCTION_ARGS)
 	int64		elsewhere;
 	int64		moved;
 
-	ActorRequire(&mine, mine.kind == ACTOR_SYSTEM || mine.kind == ACTOR_ACCOUNT,
-				 "assign_sim_range");
+	RuleRequire(&mine, "assign_sim_range");
 	RequireNotNull(fcinfo, 0, "customer_id");
 	customer_id = PG_GETARG_INT64(0);
 	first = RangeBound(fcinfo, 1, "first_iccid");
@@ -207,8 +206,7 @@ assign_free_sims(PG_FUNCTION_ARGS)
 	Jsonb	   *extra;
 	StringInfoData j;
 
-	ActorRequire(&mine, mine.kind == ACTOR_SYSTEM || mine.kind == ACTOR_ACCOUNT,
-				 "assign_free_sims");
+	RuleRequire(&mine, "assign_free_sims");
 	RequireNotNull(fcinfo, 0, "customer_id");
 	customer_id = PG_GETARG_INT64(0);
 	RequireNotNull(fcinfo, 1, "count");

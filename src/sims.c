@@ -184,8 +184,7 @@ provision_sims(PG_FUNCTION_ARGS)
 	AuditEvent	ev = {0};
 	char		json[64];
 
-	ActorRequire(actor, actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_CSP,
-				 "provision_sims");
+	RuleRequire(actor, "provision_sims");
 	RequireNotNull(fcinfo, 0, "account_id");
 	account_id = PG_GETARG_INT64(0);
 	n = CheckIccids(fcinfo, 1);
@@ -436,7 +435,7 @@ SimTarget(const Actor *actor, int64 customer_id)
 
 	KeptPlanExec(&share_customer, &arg, NULL, false, 0);
 	if (SPI_processed == 0 ||
-		(actor->kind == ACTOR_ACCOUNT && SpiGetInt64(0, 1, NULL) != actor->account_id))
+		!RuleCustomerInReach(actor, SpiGetInt64(0, 1, NULL), customer_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("customer %lld does not exist", (long long) customer_id)));
@@ -470,8 +469,7 @@ assign_sims(PG_FUNCTION_ARGS)
 	char		idbuf[32];
 	AuditEvent	ev = {0};
 
-	ActorRequire(actor, actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_ACCOUNT,
-				 "assign_sims");
+	RuleRequire(actor, "assign_sims");
 	RequireNotNull(fcinfo, 0, "customer_id");
 	customer_id = PG_GETARG_INT64(0);
 	RequireNotNull(fcinfo, 2, "reassign");
@@ -523,8 +521,7 @@ unassign_sims(PG_FUNCTION_ARGS)
 	int64		moved;
 	AuditEvent	ev = {0};
 
-	ActorRequire(actor, actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_ACCOUNT,
-				 "unassign_sims");
+	RuleRequire(actor, "unassign_sims");
 	n = CheckIccids(fcinfo, 0);
 	account_id = actor->kind == ACTOR_ACCOUNT ? actor->account_id : 0;
 

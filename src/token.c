@@ -453,7 +453,7 @@ RequireKeyManager(const char *operation)
 {
 	const Actor mine = ActorGet();
 
-	ActorRequire(&mine, mine.kind == ACTOR_SYSTEM || mine.kind == ACTOR_CSP, operation);
+	RuleRequire(&mine, operation);
 }
 
 Datum

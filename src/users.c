@@ -176,10 +176,7 @@ create_user(PG_FUNCTION_ARGS)
 	int64		user_id;
 
 	/* who may create users at all: CSP users, and account admins */
-	ActorRequire(actor,
-				 actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_CSP ||
-				 (actor->kind == ACTOR_ACCOUNT && actor->is_admin),
-				 "create_user");
+	RuleRequire(actor, "create_user");
 	prior = RequestBegin(fcinfo, 7, "create_user", &req);
 	if (prior)
 		PG_RETURN_INT64(RequestIdOf(prior));
@@ -223,8 +220,7 @@ create_user(PG_FUNCTION_ARGS)
 			elog(ERROR, "SPI_connect failed");
 		arg = Int64GetDatum(account_id);
 		KeptPlanExec(&account_exists, &arg, NULL, false, 1);
-		if (SPI_processed == 0 ||
-			(actor->kind == ACTOR_ACCOUNT && actor->account_id != account_id))
+		if (SPI_processed == 0 || !RuleAccountInReach(actor, account_id))
 			ereport(ERROR,
 					(errcode(ERRCODE_NO_DATA_FOUND),
 					 errmsg("account %lld does not exist", (long long) account_id)));
@@ -372,9 +368,7 @@ TargetCustomers(const Actor *actor, ArrayType *ids, int n)
 			int64		acct = SpiGetInt64(row, 2, NULL);
 			char	   *status = SpiGetText(row, 3);
 
-			visible = actor->kind == ACTOR_SYSTEM ||
-				(actor->kind == ACTOR_ACCOUNT && acct == actor->account_id) ||
-				(actor->kind == ACTOR_CUSTOMER && ActorSeesCustomer(actor, id));
+			visible = RuleCustomerInReach(actor, acct, id);
 			if (visible)
 			{
 				if (account_id != 0 && acct != account_id)
@@ -387,7 +381,7 @@ TargetCustomers(const Actor *actor, ArrayType *ids, int n)
 					ereport(ERROR,
 							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 							 errmsg("customer %lld is TERMINATED", (long long) id)));
-				if (actor->kind == ACTOR_CUSTOMER && strcmp(status, "ACTIVE") != 0)
+				if (!RuleCustomerWritable(actor, status))
 					ereport(ERROR,
 							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 							 errmsg("customer %lld is %s", (long long) id, status),
@@ -416,10 +410,7 @@ TargetCustomers(const Actor *actor, ArrayType *ids, int n)
 static void
 RequireCustomerUserManager(const Actor *actor, const char *operation)
 {
-	ActorRequire(actor,
-				 actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_ACCOUNT ||
-				 (actor->kind == ACTOR_CUSTOMER && actor->is_admin),
-				 operation);
+	RuleRequire(actor, operation);
 }
 
 /* The actor's customers as a bigint[], for "is this user one of ours". */
@@ -452,18 +443,17 @@ TargetUser(const Actor *actor, int64 user_id, char **level, char **status)
 		account_id = SpiGetInt64(0, 1, NULL);
 		*level = SpiGetText(0, 2);
 		*status = SpiGetText(0, 3);
-		visible = actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_CSP ||
-			(actor->kind == ACTOR_ACCOUNT && account_id == actor->account_id) ||
-			(actor->kind == ACTOR_CUSTOMER &&
-			 DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull)));
+		visible = RuleUserInReach(actor, account_id, *level,
+								  DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc, 4, &isnull)));
 	}
 	if (!visible)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("user %lld does not exist", (long long) user_id)));
 	/* a customer admin changes users only through customers that are ACTIVE */
-	if (actor->kind == ACTOR_CUSTOMER &&
-		!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull)))
+	if (!RuleUserWritable(actor,
+						  DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull))))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("user %lld belongs only to SUSPENDED customers", (long long) user_id),
@@ -688,11 +678,7 @@ set_user_status(PG_FUNCTION_ARGS)
 	char		idbuf[32];
 	AuditEvent	ev = {0};
 
-	ActorRequire(actor,
-				 actor->kind == ACTOR_SYSTEM || actor->kind == ACTOR_CSP ||
-				 actor->kind == ACTOR_ACCOUNT ||
-				 (actor->kind == ACTOR_CUSTOMER && actor->is_admin),
-				 "set_user_status");
+	RuleRequire(actor, "set_user_status");
 	RequireNotNull(fcinfo, 0, "user_id");
 	user_id = PG_GETARG_INT64(0);
 	status = ArgText(fcinfo, 1, "status", true, 16);
