@@ -512,7 +512,11 @@ COMMENT ON COLUMN cmp.event.actor_user_id IS 'the acting CMP user (NULL: the sys
 COMMENT ON COLUMN cmp.event.payload IS
 	'the change: previous and new fields, counts, ICCIDs of a bulk call, the audit row''s id';
 
-CREATE TABLE cmp.event_pending (
+-- Unlogged: its rows live only until their transaction commits (then they
+-- move into cmp.event, which is logged), so a crash, which aborts those
+-- transactions, loses nothing by emptying it; and no WAL is written for
+-- them (nor shown to logical decoding).
+CREATE UNLOGGED TABLE cmp.event_pending (
 	pending_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	LIKE cmp.event EXCLUDING ALL
 );
