@@ -842,6 +842,8 @@ set_actor(PG_FUNCTION_ARGS)
 {
 	bool		is_local = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
 
+	FieldsOperation("set_actor");
+
 	RequireNotNull(fcinfo, 0, "user_id");
 	ActorSetUser(PG_GETARG_INT64(0), is_local, NULL);
 	PG_RETURN_VOID();

@@ -328,6 +328,7 @@ CheckField(const CustomerField *f, const char *value)
 	if (f->valid && !f->valid(value))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield(f->name),
 				 errmsg("invalid %s \"%s\"", f->name, value),
 				 f->hint ? errhint("%s", f->hint) : 0));
 	if (f->kind == 'n')
@@ -340,6 +341,7 @@ CheckField(const CustomerField *f, const char *value)
 						   strspn(dot + 3, "0") != strlen(dot + 3)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield(f->name),
 					 errmsg("%s is out of range", f->name),
 					 errdetail("At most 15 digits before the decimal point and 2 after it are allowed.")));
 		/* numeric_in accepts NaN and Infinity; a revenue is neither */
@@ -347,6 +349,7 @@ CheckField(const CustomerField *f, const char *value)
 			value[0] == '-')
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield(f->name),
 					 errmsg("invalid %s \"%s\"", f->name, value),
 					 errhint("Use a finite number greater than or equal to 0.")));
 	}

@@ -164,6 +164,12 @@ extern void RequestDone(Request *req, Jsonb *result);
 extern Jsonb *RequestId(int64 id);
 extern int64 RequestIdOf(Jsonb *result);
 
+/* ---- fields.c: the error fields of refusals (SPEC §8) ---- */
+
+extern void FieldsOperation(const char *operation);
+extern int	errfield(const char *argument);
+extern int	errrule(const char *rule);
+
 /* ---- rules.c: who may call which function on which object ---- */
 
 typedef enum RuleObject

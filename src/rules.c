@@ -90,6 +90,7 @@ RuleRequire(const Actor *a, const char *operation)
 
 	if (r == NULL)
 		elog(ERROR, "no rule for %s", operation);
+	FieldsOperation(operation);
 	ActorRequire(a, KindAllows(a, r), operation);
 }
 
@@ -231,9 +232,12 @@ Datum
 actor_can(PG_FUNCTION_ARGS)
 {
 	const Actor mine = ActorGet();
-	char	   *operation = ArgText(fcinfo, 0, "operation", true, 64);
-	const OperationRule *r = RuleOf(operation);
+	char	   *operation;
+	const OperationRule *r;
 
+	FieldsOperation("set_actor");
+	operation = ArgText(fcinfo, 0, "operation", true, 64);
+	r = RuleOf(operation);
 	if (r == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

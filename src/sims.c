@@ -75,6 +75,7 @@ ArgTextArray(FunctionCallInfo fcinfo, int argno, const char *name,
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield(name),
 				 errmsg("%s must be a one-dimensional array", name)));
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, elem_nulls, n);
 	return elems;
@@ -97,6 +98,7 @@ CheckSimAttribute(FunctionCallInfo fcinfo, int argno, const char *name,
 	if (n != expected)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield(name),
 				 errmsg("%s has %d elements, iccids has %d", name, n, expected),
 				 errhint("Pass one %s per ICCID, NULL where there is none.", name)));
 	for (i = 0; i < n; i++)
@@ -112,6 +114,7 @@ CheckSimAttribute(FunctionCallInfo fcinfo, int argno, const char *name,
 	if (bad.count > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield(name),
 				 errmsg("%d malformed values in %s", bad.count, name),
 				 errdetail("%d values are malformed; the first %d: %s.", bad.count,
 						   Min(bad.count, 10), bad.first.data)));
@@ -160,11 +163,13 @@ CheckIccids(FunctionCallInfo fcinfo, int argno)
 	if (nnull > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errfield("iccids"),
 				 errmsg("iccids must not contain NULL elements"),
 				 errdetail("%d elements are NULL; the first at positions %s.", nnull, nullpos.data)));
 	if (bad.count > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("iccids"),
 				 errmsg_plural("%d malformed ICCID", "%d malformed ICCIDs", bad.count, bad.count),
 				 errdetail("%d ICCIDs are malformed; the first %d: %s.", bad.count,
 						   Min(bad.count, 10), bad.first.data),

@@ -699,6 +699,8 @@ set_actor_token(PG_FUNCTION_ARGS)
 	char	   *login;
 	int64		user_id;
 
+	FieldsOperation("set_actor");
+
 	RequireNotNull(fcinfo, 0, "token");
 	login = VerifyToken(TextDatumGetCString(PG_GETARG_DATUM(0)));
 	user_id = UserByLogin(login);
@@ -714,6 +716,8 @@ set_actor_by_login(PG_FUNCTION_ARGS)
 	bool		is_local = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
 	char	   *login;
 	int64		user_id;
+
+	FieldsOperation("set_actor");
 
 	login = ArgText(fcinfo, 0, "login", true, 128);
 	user_id = UserByLogin(login);

@@ -500,6 +500,7 @@ CheckedText(const char *value, const char *name, bool required, int maxlen)
 		if (required)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errfield(name),
 					 errmsg("%s must not be null", name)));
 		return NULL;
 	}
@@ -516,6 +517,7 @@ CheckedText(const char *value, const char *name, bool required, int maxlen)
 		if (required)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errfield(name),
 					 errmsg("%s must not be empty", name)));
 		return NULL;
 	}
@@ -525,6 +527,7 @@ CheckedText(const char *value, const char *name, bool required, int maxlen)
 		if (IsControlByte(*p))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errfield(name),
 					 errmsg("%s contains a control character", name)));
 	}
 	if (GetDatabaseEncoding() == PG_UTF8)
@@ -538,6 +541,7 @@ CheckedText(const char *value, const char *name, bool required, int maxlen)
 			if (IsInvisibleCodePoint(c))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errfield(name),
 						 errmsg("%s contains an invisible or control character", name),
 						 errdetail("Character %d is U+%04X.", pos, (unsigned) c)));
 		}
@@ -552,6 +556,7 @@ CheckedText(const char *value, const char *name, bool required, int maxlen)
 		if (nchars > maxlen)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errfield(name),
 					 errmsg("%s is too long", name),
 					 errdetail("The value has %d characters; at most %d are allowed.",
 							   nchars, maxlen)));
@@ -582,6 +587,7 @@ RequireNotNull(FunctionCallInfo fcinfo, int argno, const char *name)
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errfield(name),
 				 errmsg("%s must not be null", name)));
 }
 
