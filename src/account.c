@@ -61,6 +61,7 @@ create_account(PG_FUNCTION_ARGS)
 	if (reseller && (PG_ARGISNULL(3) || invoice_type == NULL || PG_ARGISNULL(5)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errrule("reseller_profile_required"),
 				 errmsg("a reseller account needs a reseller profile"),
 				 errdetail("customer_invoice_creation, customer_invoice_type and customer_billing_cycle_day are required for a RESELLER account.")));
 	if (!reseller && has_profile_arg)
@@ -88,6 +89,7 @@ create_account(PG_FUNCTION_ARGS)
 	if (SPI_processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errrule("account_number_unique"),
 				 errmsg("account number \"%s\" already exists", number)));
 
 	memset(nulls, ' ', sizeof(nulls));

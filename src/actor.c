@@ -816,6 +816,7 @@ ActorSetUser(int64 user_id, bool is_local, const char *refusal)
 	if (!a.active)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errrule("actor_not_locked"),
 				 errmsg("user %lld is locked", (long long) user_id),
 				 errhint("A locked user cannot act; unlock it with cmp.set_user_status().")));
 	/* its kind and number of customers tell fold.c whether plans must go */

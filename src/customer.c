@@ -404,6 +404,7 @@ CheckCustomerUnique(int64 account_id, const char *name, const char *external,
 		if (SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errrule("customer_name_unique"),
 					 errmsg("customer name \"%s\" is already used in account %lld", name,
 							(long long) account_id),
 					 errdetail("Customer %lld has that name; names are unique regardless of case among customers that are not TERMINATED.",
@@ -416,6 +417,7 @@ CheckCustomerUnique(int64 account_id, const char *name, const char *external,
 		if (SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errrule("external_customer_number_unique"),
 					 errmsg("external customer number \"%s\" is already used in account %lld",
 							external, (long long) account_id),
 					 errdetail("Customer %lld has that external number.",
@@ -551,6 +553,7 @@ create_customer(PG_FUNCTION_ARGS)
 	if (strcmp(status, "DRAFT") != 0 && strcmp(status, "ACTIVE") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errrule("customer_created_draft_or_active"),
 				 errmsg("a customer cannot be created with status \"%s\"", status),
 				 errhint("Create it DRAFT or ACTIVE.")));
 
@@ -604,6 +607,7 @@ create_customer(PG_FUNCTION_ARGS)
 	if (strcmp(v[F_BILLABLE], "true") == 0 && strcmp(account_type, "RESELLER") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errrule("billable_needs_reseller_account"),
 				 errmsg("a billable customer needs a RESELLER account"),
 				 errdetail("Account %lld is a %s account.", (long long) account_id, account_type),
 				 errhint("Create a simple customer (billable => false) instead.")));
@@ -772,6 +776,7 @@ update_customer(PG_FUNCTION_ARGS)
 	if (strcmp(lc.status, "TERMINATED") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errrule("customer_terminated_read_only"),
 				 errmsg("customer %lld is terminated", (long long) customer_id),
 				 errdetail("No field of a TERMINATED customer changes.")));
 	if (nkeys == 0)
@@ -797,6 +802,7 @@ update_customer(PG_FUNCTION_ARGS)
 	if (present[F_BILLABLE] && billable != lc.billable && strcmp(lc.status, "DRAFT") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errrule("billable_fixed_after_draft"),
 				 errmsg("billable can only change while the customer is DRAFT"),
 				 errdetail("Customer %lld is %s.", (long long) customer_id, lc.status)));
 	if (billable && strcmp(lc.account_type, "RESELLER") != 0)
@@ -808,6 +814,7 @@ update_customer(PG_FUNCTION_ARGS)
 	if (billable && strcmp(lc.status, "DRAFT") != 0 && MISSING_ADDRESS(v))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errrule("billable_customer_needs_address"),
 				 errmsg("a billable %s customer needs a complete address", lc.status),
 				 errdetail("Missing: %s.", MISSING_ADDRESS(v)),
 				 errhint("Keep country, city, street and zip_code set.")));
@@ -867,6 +874,7 @@ delete_customer(PG_FUNCTION_ARGS)
 	if (strcmp(lc.status, "DRAFT") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errrule("delete_only_draft_customer"),
 				 errmsg("customer %lld is %s", (long long) customer_id, lc.status),
 				 errdetail("Only a DRAFT customer can be deleted."),
 				 errhint("Terminate it with cmp.set_customer_status() instead.")));
@@ -876,6 +884,7 @@ delete_customer(PG_FUNCTION_ARGS)
 	if (nsims > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errrule("delete_customer_holds_no_sims"),
 				 errmsg("customer %lld holds %lld SIM cards", (long long) customer_id,
 						(long long) nsims),
 				 errdetail("Only a customer holding no SIM cards can be deleted."),

@@ -192,6 +192,7 @@ create_event_consumer(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errrule("event_consumer_name_unique"),
 				 errmsg("event consumer \"%s\" already exists", name),
 				 errhint("Each consumer of one user needs its own name.")));
 	ConsumerAudit(&mine, "create_event_consumer", name, NULL);

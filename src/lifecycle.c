@@ -136,6 +136,7 @@ set_customer_status(PG_FUNCTION_ARGS)
 		next = SpiGetText(0, 1);
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errrule("customer_status_transition"),
 				 errmsg("customer %lld cannot go from %s to %s", (long long) customer_id,
 						lc.status, status),
 				 next ? errdetail("From %s a customer can go to: %s.", lc.status, next)
@@ -152,12 +153,14 @@ set_customer_status(PG_FUNCTION_ARGS)
 		if (new_admin == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errrule("customer_activation_needs_admin"),
 					 errmsg("customer %lld has no active admin user", (long long) customer_id),
 					 errdetail("Becoming ACTIVE needs an ACTIVE admin user assigned to the customer."),
 					 errhint("Create one with cmp.create_customer_user(is_admin => true).")));
 		if (lc.billable && missing)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errrule("billable_customer_needs_address"),
 					 errmsg("billable customer %lld has no complete address", (long long) customer_id),
 					 errdetail("Becoming ACTIVE needs country, city, street and zip_code for a billable customer; missing: %s.", missing),
 					 errhint("Set them with cmp.update_customer().")));
@@ -173,6 +176,7 @@ set_customer_status(PG_FUNCTION_ARGS)
 		if (nsims > 0 && !release)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errrule("terminated_customer_holds_no_sims"),
 					 errmsg("customer %lld holds %lld SIM cards", (long long) customer_id,
 							(long long) nsims),
 					 errdetail("A TERMINATED customer holds no SIM cards."),

@@ -126,6 +126,7 @@ RequestBegin(FunctionCallInfo fcinfo, int request_argno, const char *operation,
 		!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errrule("request_id_same_call"),
 				 errmsg("request_id %s was used for another call",
 						DatumGetCString(DirectFunctionCall1(uuid_out, req->request_id))),
 				 errdetail("A repeated request has the same function and arguments as the first."),

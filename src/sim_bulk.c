@@ -169,6 +169,7 @@ assign_sim_range(PG_FUNCTION_ARGS)
 	if (elsewhere > 0 && !reassign)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errrule("sim_on_other_customer"),
 				 errmsg_plural("%lld SIM card of the range is assigned to another customer",
 							   "%lld SIM cards of the range are assigned to another customer",
 							   elsewhere, (long long) elsewhere),
@@ -239,6 +240,7 @@ assign_free_sims(PG_FUNCTION_ARGS)
 	if (moved < count)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errrule("free_sims_available"),
 				 errmsg("not enough free SIM cards for customer %lld", (long long) customer_id),
 				 errdetail("%d asked for, %lld free%s%s%s (SIM cards another call is assigning at this moment are not free).",
 						   count, (long long) moved, prefix ? " with the prefix \"" : "",

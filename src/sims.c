@@ -217,6 +217,7 @@ provision_sims(PG_FUNCTION_ARGS)
 			appendStringInfo(&list, "%s%s", i ? ", " : "", SpiGetText(i, 1));
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errrule("iccid_unique"),
 				 errmsg("%lld ICCIDs already exist or are repeated",
 						(long long) SpiGetInt64(0, 2, NULL)),
 				 errdetail("%lld ICCIDs already exist or are repeated; the first %d: %s.",
@@ -410,6 +411,7 @@ ReportUnmoved(const Actor *actor, Datum iccids, int64 account_id,
 	if (count[1] > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errrule("sim_of_own_account"),
 				 errmsg_plural("%lld SIM card belongs to another account",
 							   "%lld SIM cards belong to another account",
 							   count[1], (long long) count[1]),
@@ -418,6 +420,7 @@ ReportUnmoved(const Actor *actor, Datum iccids, int64 account_id,
 	if (count[2] > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errrule("sim_on_other_customer"),
 				 errmsg_plural("%lld SIM card is assigned to another customer",
 							   "%lld SIM cards are assigned to another customer",
 							   count[2], (long long) count[2]),
@@ -448,6 +451,7 @@ SimTarget(const Actor *actor, int64 customer_id)
 	if (strcmp(status, "DRAFT") != 0 && strcmp(status, "ACTIVE") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errrule("sims_to_draft_or_active_customer"),
 				 errmsg("customer %lld is %s", (long long) customer_id, status),
 				 errdetail("SIM cards can be assigned to DRAFT and ACTIVE customers only.")));
 	return SpiGetInt64(0, 1, NULL);

@@ -515,6 +515,7 @@ add_identity_key(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errrule("identity_key_unique"),
 				 errmsg("identity key \"%s\" already exists", key_id),
 				 errhint("Give every key its own key_id; revoke the old one when rotating.")));
 

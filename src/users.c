@@ -64,6 +64,7 @@ UserCheckNew(const char *login, const char *email, const char *db_role)
 	if (SPI_processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errrule("login_unique"),
 				 errmsg("login \"%s\" already exists", login),
 				 errdetail("Logins are unique regardless of case.")));
 	if (db_role != NULL)
@@ -96,6 +97,7 @@ UserCheckNew(const char *login, const char *email, const char *db_role)
 		if (SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errrule("db_role_unique"),
 					 errmsg("role \"%s\" is already mapped to user %lld", db_role,
 							(long long) SpiGetInt64(0, 1, NULL))));
 	}
@@ -193,6 +195,7 @@ create_user(PG_FUNCTION_ARGS)
 	if (strcmp(level, "CUSTOMER") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errrule("customer_users_via_create_customer_user"),
 				 errmsg("create_user does not create CUSTOMER users"),
 				 errhint("Use cmp.create_customer_user() for users of customers.")));
 	if (strcmp(level, "CSP") != 0 && strcmp(level, "ACCOUNT") != 0)
@@ -206,6 +209,7 @@ create_user(PG_FUNCTION_ARGS)
 		if (!PG_ARGISNULL(3))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errrule("csp_user_has_no_account"),
 					 errmsg("a CSP user belongs to no account"),
 					 errhint("Leave account_id NULL for CSP users.")));
 		ActorRequire(actor, actor->kind != ACTOR_ACCOUNT, "create_user");
@@ -374,16 +378,19 @@ TargetCustomers(const Actor *actor, ArrayType *ids, int n)
 				if (account_id != 0 && acct != account_id)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errrule("customer_user_one_account"),
 							 errmsg("the customers belong to different accounts"),
 							 errdetail("A customer user is assigned only to customers of one account.")));
 				account_id = acct;
 				if (strcmp(status, "TERMINATED") == 0)
 					ereport(ERROR,
 							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errrule("customer_terminated_read_only"),
 							 errmsg("customer %lld is TERMINATED", (long long) id)));
 				if (!RuleCustomerWritable(actor, status))
 					ereport(ERROR,
 							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errrule("suspended_customer_read_only"),
 							 errmsg("customer %lld is %s", (long long) id, status),
 							 errdetail("A SUSPENDED customer is read-only to its own users.")));
 			}
@@ -456,6 +463,7 @@ TargetUser(const Actor *actor, int64 user_id, char **level, char **status)
 						  DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull))))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errrule("suspended_customer_read_only"),
 				 errmsg("user %lld belongs only to SUSPENDED customers", (long long) user_id),
 				 errdetail("A SUSPENDED customer is read-only to its own users.")));
 	return account_id;
@@ -617,12 +625,14 @@ ChangeAssignments(FunctionCallInfo fcinfo, bool assign)
 		if (!isnull)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errrule("customer_admin_stays_assigned"),
 					 errmsg("user %lld is the admin user of customer %lld", (long long) user_id,
 							(long long) admin_of),
 					 errdetail("The admin user of a customer stays assigned to it.")));
 		if (SpiGetInt64(0, 1, NULL) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errrule("customer_user_keeps_a_customer"),
 					 errmsg("user %lld would have no customer left", (long long) user_id),
 					 errdetail("A customer user keeps at least one customer."),
 					 errhint("Assign it to another customer first, or lock it with cmp.set_user_status().")));
@@ -699,6 +709,7 @@ set_user_status(PG_FUNCTION_ARGS)
 	if (user_id == actor->user_id && strcmp(status, "LOCKED") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errrule("user_cannot_lock_itself"),
 				 errmsg("a user cannot lock itself")));
 
 	if (strcmp(previous, status) != 0)
