@@ -184,6 +184,9 @@ ImportGuarded(int item, JsonbValue *elem, Outcome *out, MemoryContext keep)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
+		/* a cancel or timeout ends the import, as in PL/pgSQL's WHEN OTHERS */
+		if (e->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(e);
 		out->customer_id = 0;
 		out->sqlstate = MemoryContextStrdup(keep, unpack_sql_state(e->sqlerrcode));
 		out->message = e->message;
