@@ -253,22 +253,25 @@ static KeptPlan share_customer = {
 
 /*
  * Without reassign only unassigned SIMs move, so the previous customer of
- * every moved SIM is NULL.  The SIMs are locked first, in ICCID order (as
- * in every bulk statement here), so that two calls over the same SIMs in
- * different orders wait for each other instead of deadlocking; a SIM that
- * a concurrent call assigned meanwhile fails the recheck of customer_id IS
- * NULL and is not moved.
+ * every moved SIM is NULL.  The SIMs of the account the array names are
+ * locked first, in ICCID order (as in every bulk statement here), so that
+ * two calls over the same SIMs in different orders wait for each other
+ * instead of deadlocking; then the UPDATE moves those that are free, so a
+ * SIM that a concurrent call assigned meanwhile is not moved.  (With
+ * "customer_id IS NULL" in the locking scan, the planner could walk the
+ * account's free SIMs in sim_card_free_idx and compare each with every
+ * element of the array.)
  */
 static KeptPlan assign_free = {
 	"WITH free AS ("
 	"   SELECT s.iccid FROM cmp.sim_card s"
 	"    WHERE s.iccid OPERATOR(pg_catalog.=) ANY ($1)"
-	"      AND s.account_id OPERATOR(pg_catalog.=) $3 AND s.customer_id IS NULL"
+	"      AND s.account_id OPERATOR(pg_catalog.=) $3"
 	"    ORDER BY s.iccid FOR UPDATE),"
 	" moved AS ("
 	"   UPDATE cmp.sim_card s SET customer_id = $2, assigned_at = pg_catalog.now()"
 	"     FROM free f"
-	"    WHERE s.iccid OPERATOR(pg_catalog.=) f.iccid"
+	"    WHERE s.iccid OPERATOR(pg_catalog.=) f.iccid AND s.customer_id IS NULL"
 	"   RETURNING s.iccid, NULL::bigint AS from_customer_id),"
 	" history AS ("
 	"   INSERT INTO cmp.sim_assignment_history_data (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
