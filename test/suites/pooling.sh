@@ -8,7 +8,8 @@
 #   1. A database of our own, data loaded through the functions: two
 #      accounts, customers ACTIVE, SUSPENDED and DRAFT, customer users (some
 #      on several customers), SIMs on customers and on the accounts, CSP and
-#      ACCOUNT users; a login role pool_app allowed to call cmp.set_actor.
+#      ACCOUNT users; a login role pool_app allowed to call cmp.set_actor;
+#      an HS256 identity key for section 6.
 #   2. What each user must see is computed as superuser from the tables and
 #      the rules of SPEC §5 (superusers bypass RLS), and checked once per
 #      user on a direct, unpooled connection.
@@ -27,6 +28,18 @@
 #   5. With `cmp.allow_session_actor = off` for the pool's role (and no
 #      reset query), a session actor is refused (42501), the next client
 #      sees nothing, and transaction-local actors work.
+#   6. Verified identities (SPEC §12): a second login role pool_tok allowed
+#      to call cmp.set_actor_token only, an HS256 identity key added by the
+#      superuser, one signed token per user made here with openssl, and each
+#      user's token checked on a direct connection.  Then phase 3 again
+#      through pgbouncer as pool_tok, 25 transactions per client, with
+#      `SELECT cmp.set_actor_token('<token>')` in place of set_actor and a
+#      forged token (one signature character changed) in a savepoint as one
+#      more kind; every transaction is checked the same way.  As pool_tok,
+#      set_actor, set_actor_by_login, SET [LOCAL] cmp.actor and set_config
+#      are refused (42501), and so is a forged token, each time on the
+#      server connection the CSP user's token had just used, and the read
+#      after the refusal sees nothing.
 #
 # Run by tools/test.sh (as root, PGHOST = the cluster's unix socket dir);
 # prints `ok - ...` / `not ok - ...` and ends with `N passed, M failed`,
@@ -44,8 +57,12 @@ source "$repo/tools/cluster.sh" # as_pg: pgbouncer refuses to run as root
 pgbouncer_bin=${RO_PGBOUNCER:-/usr/sbin/pgbouncer}
 db=ro_pool_$$
 role=pool_app
+tok_role=pool_tok
 n_clients=${RO_POOL_CLIENTS:-24}
 n_tx=${RO_POOL_TX:-50}
+n_tx_tok=${RO_POOL_TOKEN_TX:-25}
+key_id=pool-hs256-1
+issuer=https://idp.pool.example
 pool_size=4
 client_timeout=100 # seconds; a hung client is killed and its checks fail
 started=$(date +%s)
@@ -56,6 +73,7 @@ work=""
 bouncer_dirs=()
 client_pids=()
 role_created=0
+tok_role_created=0
 
 # shellcheck source=test/suites/lib/report.sh
 source "$repo/test/suites/lib/report.sh"
@@ -87,6 +105,9 @@ cleanup() {
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
 	if ((role_created)); then
 		psql -X -q -d postgres -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1
+	fi
+	if ((tok_role_created)); then
+		psql -X -q -d postgres -c "DROP ROLE IF EXISTS $tok_role" >/dev/null 2>&1
 	fi
 	[[ -n $work && -d $work ]] && rm -rf "$work"
 }
@@ -259,6 +280,27 @@ check_eq "$role is an ordinary role (no superuser, no BYPASSRLS), mapped to no C
 	             (SELECT count(*) FROM cmp.app_user u WHERE u.db_role = r.rolname)
 	        FROM pg_roles r WHERE r.rolname = '$role'" | sed 's/true/t/g; s/false/f/g' || cat "$work/err")"
 
+# base64url without padding (RFC 4648 §5)
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+
+# The identity provider's HS256 secret for section 6: 32 random bytes,
+# registered by the superuser (the system actor) as base64url.  Added here,
+# before the expected sets are computed: its audit row is one more that CSP
+# users see.
+openssl rand 32 >"$work/secret"
+secret_hex=$(od -An -tx1 -v "$work/secret" | tr -d ' \n')
+secret_b64=$(b64url <"$work/secret")
+if q "SELECT cmp.add_identity_key('$key_id', '$issuer', 'HS256', '$secret_b64', 'cmp')" >/dev/null; then
+	ok "HS256 identity key $key_id (issuer $issuer, audience cmp, a 32-byte secret) added by the superuser"
+else
+	not_ok "HS256 identity key $key_id added by the superuser" "$(cat "$work/err")"
+	finish
+fi
+check_eq "the key as cmp.identity_key shows it: id, issuer, algorithm, audience, not revoked" \
+	"$key_id $issuer HS256 cmp f" \
+	"$(q "SELECT concat_ws(' ', key_id, issuer, algorithm, audience, revoked_at IS NOT NULL)
+	        FROM cmp.identity_key" || cat "$work/err")"
+
 # ---------------------------------------------------------------------------
 # 2. What each user must see, from the tables and SPEC §5, as superuser
 # ---------------------------------------------------------------------------
@@ -387,12 +429,14 @@ fi
 
 # bouncer_start DIR RESET_ALWAYS -- a pgbouncer on a unix socket in DIR
 # (port 6432 there; no TCP), pool "pl" of $pool_size and "pl1" of one
-# server connection, both to our database as $role.
+# server connection, both to our database as $role, and likewise "pt" and
+# "pt1" as $tok_role (section 6).
 bouncer_start() {
 	local dir=$1 always=$2
 	mkdir -p "$dir"
 	cat >"$dir/userlist.txt" <<EOF
 "$role" ""
+"$tok_role" ""
 "$PGUSER" ""
 EOF
 	local host=$PGHOST
@@ -400,6 +444,8 @@ EOF
 [databases]
 pl = host=$host port=$PGPORT dbname=$db user=$role pool_size=$pool_size
 pl1 = host=$host port=$PGPORT dbname=$db user=$role pool_size=1
+pt = host=$host port=$PGPORT dbname=$db user=$tok_role pool_size=$pool_size
+pt1 = host=$host port=$PGPORT dbname=$db user=$tok_role pool_size=1
 [pgbouncer]
 listen_addr =
 listen_port = 6432
@@ -459,6 +505,10 @@ check_eq "through pgbouncer: connected as $role, no actor" "$role -" \
 #   6  parallel plans forced         9  its actor, read, ROLLBACK
 #   2  its actor, read, division by zero (expected error), ROLLBACK
 #   1, 4, 8  its actor, read, COMMIT
+# With tokens (section 6) the actor is set with cmp.set_actor_token and the
+# user's token, and t % 10 = 4 is instead
+#   4  the user's token with one signature character changed, in a
+#      savepoint: refused (expected error), rolled back to it, read: nobody
 # Every read prints "tag pid microseconds signature"; tag is
 # c<client>:t<tx>:<kind>:<step>:<the user whose set it must be, or ->.
 read_sql() { # TAG
@@ -466,211 +516,268 @@ read_sql() { # TAG
 		"$1" "$SIG"
 }
 set_actor_sql() { printf 'SELECT cmp.set_actor(%s) \\g /dev/null\n' "$1"; }
+# the user's token and the forged one (section 6 fills these)
+declare -A token forged_token
+token_sql() { printf "SELECT cmp.set_actor_token('%s') \\\\g /dev/null\n" "${token[$1]}"; }
+forged_sql() { printf "SELECT cmp.set_actor_token('%s') \\\\g /dev/null\n" "${forged_token[$1]}"; }
 
-gen_client() { # C -- writes client_C.sql and appends its tags to tags
-	local c=$1 me other t tag
+gen_client() { # C OUT NTX MODE -- writes OUT/client_C.sql and appends its tags to OUT/tags
+	local c=$1 out=$2 ntx=$3 mode=$4 me other t tag actor=set_actor_sql
+	[[ $mode == token ]] && actor=token_sql
 	me=${users[c % n_users]}
 	other=${users[(c + 5) % n_users]}
 	{
-		for ((t = 1; t <= n_tx; t++)); do
+		for ((t = 1; t <= ntx; t++)); do
 			tag=$(printf 'c%02d:t%03d' "$c" "$t")
 			case $((t % 10)) in
 			0)
 				read_sql "$tag:auto:1:-"
-				echo "$tag:auto:1:-" >>"$work/tags"
+				echo "$tag:auto:1:-" >>"$out/tags"
 				;;
 			5)
 				echo 'BEGIN;'
 				read_sql "$tag:none:1:-"
 				echo 'COMMIT;'
-				echo "$tag:none:1:-" >>"$work/tags"
+				echo "$tag:none:1:-" >>"$out/tags"
 				;;
 			7)
 				echo 'BEGIN;'
 				echo 'SAVEPOINT s;'
-				set_actor_sql "$me"
+				$actor "$me"
 				echo 'ROLLBACK TO SAVEPOINT s;'
 				read_sql "$tag:savepoint:1:-"
 				echo 'COMMIT;'
-				echo "$tag:savepoint:1:-" >>"$work/tags"
+				echo "$tag:savepoint:1:-" >>"$out/tags"
 				;;
 			3)
 				echo 'BEGIN;'
-				set_actor_sql "$other"
+				$actor "$other"
 				read_sql "$tag:switch:1:$other"
-				set_actor_sql "$me"
+				$actor "$me"
 				read_sql "$tag:switch:2:$me"
 				echo 'COMMIT;'
-				printf '%s\n' "$tag:switch:1:$other" "$tag:switch:2:$me" >>"$work/tags"
+				printf '%s\n' "$tag:switch:1:$other" "$tag:switch:2:$me" >>"$out/tags"
 				;;
 			6)
 				echo 'BEGIN;'
-				set_actor_sql "$me"
+				$actor "$me"
 				echo "$PARALLEL"
 				read_sql "$tag:parallel:1:$me"
 				echo 'COMMIT;'
-				echo "$tag:parallel:1:$me" >>"$work/tags"
+				echo "$tag:parallel:1:$me" >>"$out/tags"
 				;;
 			9)
 				echo 'BEGIN;'
-				set_actor_sql "$me"
+				$actor "$me"
 				read_sql "$tag:rollback:1:$me"
 				echo 'ROLLBACK;'
-				echo "$tag:rollback:1:$me" >>"$work/tags"
+				echo "$tag:rollback:1:$me" >>"$out/tags"
 				;;
 			2)
 				echo 'BEGIN;'
-				set_actor_sql "$me"
+				$actor "$me"
 				read_sql "$tag:error:1:$me"
 				echo 'SELECT 1 / 0;'
 				echo 'ROLLBACK;'
-				echo "$tag:error:1:$me" >>"$work/tags"
+				echo "$tag:error:1:$me" >>"$out/tags"
+				;;
+			4)
+				if [[ $mode == token ]]; then
+					echo 'BEGIN;'
+					echo 'SAVEPOINT s;'
+					forged_sql "$me"
+					echo 'ROLLBACK TO SAVEPOINT s;'
+					read_sql "$tag:forged:1:-"
+					echo 'COMMIT;'
+					echo "$tag:forged:1:-" >>"$out/tags"
+				else
+					echo 'BEGIN;'
+					$actor "$me"
+					read_sql "$tag:plain:1:$me"
+					echo 'COMMIT;'
+					echo "$tag:plain:1:$me" >>"$out/tags"
+				fi
 				;;
 			*)
 				echo 'BEGIN;'
-				set_actor_sql "$me"
+				$actor "$me"
 				read_sql "$tag:plain:1:$me"
 				echo 'COMMIT;'
-				echo "$tag:plain:1:$me" >>"$work/tags"
+				echo "$tag:plain:1:$me" >>"$out/tags"
 				;;
 			esac
 		done
-	} >"$work/client_$c.sql"
+	} >"$out/client_$c.sql"
 }
 
-: >"$work/tags"
-for ((c = 0; c < n_clients; c++)); do
-	gen_client "$c"
-done
-expected_errors=0
-for ((t = 1; t <= n_tx; t++)); do
-	((t % 10 == 2)) && expected_errors=$((expected_errors + 1))
-done
+# run_clients DIR DBNAME ROLE NTX MODE -- the concurrent phase: $n_clients
+# clients through the pgbouncer in DIR (its database DBNAME, as ROLE), NTX
+# transactions each, the actor set with cmp.set_actor (MODE id) or with
+# tokens (MODE token; the check names then start with "tokens: ").  One
+# check per client transaction, then the phase's totals.
+run_clients() {
+	local dir=$1 dbname=$2 crole=$3 ntx=$4 mode=$5
+	local out=$work/phase_$mode pfx="" c t n uid good bad rc label line
+	local expected_errors=0 expected_forged=0 go t0 t1 elapsed
+	local leaks wrong missing extra backends switches to_none reads
+	local err_expected=0 err_div=0 err_forged=0 err_forged_detail=0 err_other=0 forged_expected=0
+	local -a pids=() extra_info=()
+	local -A client_rc=()
+	[[ $mode == token ]] && pfx="tokens: "
+	mkdir -p "$out"
+	: >"$out/tags"
+	for ((c = 0; c < n_clients; c++)); do
+		gen_client "$c" "$out" "$ntx" "$mode"
+	done
+	for ((t = 1; t <= ntx; t++)); do
+		((t % 10 == 2)) && expected_errors=$((expected_errors + 1))
+		[[ $mode == token ]] && ((t % 10 == 4)) && expected_forged=$((expected_forged + 1))
+	done
 
-# All clients connect first, then start together.  No ON_ERROR_STOP: the
-# "error" transactions go on with ROLLBACK, and every error is counted.
-go=$work/go
-t0=$(date +%s.%N)
-for ((c = 0; c < n_clients; c++)); do
-	(
-		while [[ ! -e $go ]]; do sleep 0.01; done
-		exec timeout "$client_timeout" psql -X -q -At -h "$b1" -p 6432 -U "$role" -d pl \
-			-f "$work/client_$c.sql" >"$work/client_$c.out" 2>"$work/client_$c.err"
-	) &
-	client_pids+=($!)
-done
-touch "$go"
-declare -A client_rc
-for ((c = 0; c < n_clients; c++)); do
-	wait "${client_pids[c]}"
-	client_rc[$c]=$?
-done
-client_pids=()
-t1=$(date +%s.%N)
-elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	# All clients connect first, then start together.  No ON_ERROR_STOP: the
+	# "error" transactions go on with ROLLBACK, and every error is counted.
+	go=$out/go
+	t0=$(date +%s.%N)
+	for ((c = 0; c < n_clients; c++)); do
+		(
+			while [[ ! -e $go ]]; do sleep 0.01; done
+			exec timeout "$client_timeout" psql -X -q -At -h "$dir" -p 6432 -U "$crole" -d "$dbname" \
+				-f "$out/client_$c.sql" >"$out/client_$c.out" 2>"$out/client_$c.err"
+		) &
+		pids+=($!)
+		client_pids+=($!)
+	done
+	touch "$go"
+	for ((c = 0; c < n_clients; c++)); do
+		wait "${pids[c]}"
+		client_rc[$c]=$?
+	done
+	client_pids=()
+	t1=$(date +%s.%N)
+	elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 
-cat "$work"/client_*.out | grep -v '^$' >"$work/all.out"
+	cat "$out"/client_*.out | grep -v '^$' >"$out/all.out"
 
-# Compare every read with its user's expected signature, per transaction.
-awk -v report="$work/report" -v txfile="$work/tx" '
-	FILENAME == ARGV[1] { want_sig[$1] = $2; owner[$2] = owner[$2] " " $1; next }
-	FILENAME == ARGV[2] { want[$1] = 1; split($1, p, ":"); tx[p[1] ":" p[2]] = 1; next }
-	{
-		tag = $1; sig = $4
-		n = split(tag, p, ":"); key = p[n]; t = p[1] ":" p[2]
-		if (!(tag in want)) { print "unexpected output: " $0 > report; extra++; next }
-		seen[tag]++
-		if (sig == want_sig[key]) next
-		bad[t] = 1
-		split(sig, s, ";")
-		if (sig in owner) what = "LEAK: saw exactly the set of user(s)" owner[sig]
-		else if (s[1] != key) what = "LEAK: acting as " s[1]
-		else what = "WRONG SET"
-		if (key == "-") what = "LEAK: no actor set, yet " (sig in owner ? "saw the set of user(s)" owner[sig] : "acting as " s[1] " with rows")
-		if (what ~ /^LEAK/) leaks++; else wrong++
-		print what " in " tag " on backend " $2 ": expected " want_sig[key] ", got " sig > report
-	}
-	END {
-		for (tag in want) if (seen[tag] != 1) {
-			split(tag, p, ":"); bad[p[1] ":" p[2]] = 1; missing++
-			print "missing or repeated (" seen[tag] + 0 "x): " tag > report
+	# Compare every read with its user's expected signature, per transaction.
+	awk -v report="$out/report" -v txfile="$out/tx" '
+		FILENAME == ARGV[1] { want_sig[$1] = $2; owner[$2] = owner[$2] " " $1; next }
+		FILENAME == ARGV[2] { want[$1] = 1; split($1, p, ":"); tx[p[1] ":" p[2]] = 1; next }
+		{
+			tag = $1; sig = $4
+			n = split(tag, p, ":"); key = p[n]; t = p[1] ":" p[2]
+			if (!(tag in want)) { print "unexpected output: " $0 > report; extra++; next }
+			seen[tag]++
+			if (sig == want_sig[key]) next
+			bad[t] = 1
+			split(sig, s, ";")
+			if (sig in owner) what = "LEAK: saw exactly the set of user(s)" owner[sig]
+			else if (s[1] != key) what = "LEAK: acting as " s[1]
+			else what = "WRONG SET"
+			if (key == "-") what = "LEAK: no actor set, yet " (sig in owner ? "saw the set of user(s)" owner[sig] : "acting as " s[1] " with rows")
+			if (what ~ /^LEAK/) leaks++; else wrong++
+			print what " in " tag " on backend " $2 ": expected " want_sig[key] ", got " sig > report
 		}
-		for (t in tx) print t, (t in bad) ? "bad" : "good" > txfile
-		printf "%d %d %d %d\n", leaks, wrong, missing, extra
-	}
-' "$work/expected" "$work/tags" "$work/all.out" >"$work/counts"
-touch "$work/report"
-read -r leaks wrong missing extra <"$work/counts"
+		END {
+			for (tag in want) if (seen[tag] != 1) {
+				split(tag, p, ":"); bad[p[1] ":" p[2]] = 1; missing++
+				print "missing or repeated (" seen[tag] + 0 "x): " tag > report
+			}
+			for (t in tx) print t, (t in bad) ? "bad" : "good" > txfile
+			printf "%d %d %d %d\n", leaks, wrong, missing, extra
+		}
+	' "$work/expected" "$out/tags" "$out/all.out" >"$out/counts"
+	touch "$out/report"
+	read -r leaks wrong missing extra <"$out/counts"
 
-# Errors: exactly the planned divisions by zero, nothing else.
-err_expected=0 err_div=0 err_other=0
-for ((c = 0; c < n_clients; c++)); do
-	err_expected=$((err_expected + expected_errors))
-	n=$(grep -c 'ERROR:  division by zero' "$work/client_$c.err")
-	err_div=$((err_div + n))
-	n=$(grep -v 'ERROR:  division by zero' "$work/client_$c.err" | grep -vc '^[[:space:]]*$')
-	err_other=$((err_other + n))
-done
+	# Errors: exactly the planned divisions by zero (and with tokens the
+	# planned refusals of forged tokens, each with its reason), nothing else.
+	local planned='ERROR:  division by zero'
+	[[ $mode == token ]] &&
+		planned+='|ERROR:  identity token refused|DETAIL:  The token.s signature does not verify with key "'"$key_id"'"\.'
+	for ((c = 0; c < n_clients; c++)); do
+		err_expected=$((err_expected + expected_errors))
+		forged_expected=$((forged_expected + expected_forged))
+		n=$(grep -c 'ERROR:  division by zero' "$out/client_$c.err")
+		err_div=$((err_div + n))
+		n=$(grep -c 'ERROR:  identity token refused' "$out/client_$c.err")
+		err_forged=$((err_forged + n))
+		n=$(grep -c 'DETAIL:  The token.s signature does not verify' "$out/client_$c.err")
+		err_forged_detail=$((err_forged_detail + n))
+		n=$(grep -Ev "$planned" "$out/client_$c.err" | grep -vc '^[[:space:]]*$')
+		err_other=$((err_other + n))
+	done
 
-# Per client: one check per transaction.
-for ((c = 0; c < n_clients; c++)); do
-	uid=${users[c % n_users]}
-	good=$(grep -c "^$(printf 'c%02d' "$c"):t[0-9]* good$" "$work/tx")
-	bad=$(grep -c "^$(printf 'c%02d' "$c"):t[0-9]* bad$" "$work/tx")
-	rc=${client_rc[$c]}
-	label="client $c (user $uid, ${level[$uid]})"
-	passed=$((passed + good))
-	if ((bad == 0 && good == n_tx && rc == 0)); then
-		echo "ok - $label: $good/$n_tx transactions saw exactly their own set (or nothing without an actor)"
+	# Per client: one check per transaction.
+	for ((c = 0; c < n_clients; c++)); do
+		uid=${users[c % n_users]}
+		good=$(grep -c "^$(printf 'c%02d' "$c"):t[0-9]* good$" "$out/tx")
+		bad=$(grep -c "^$(printf 'c%02d' "$c"):t[0-9]* bad$" "$out/tx")
+		rc=${client_rc[$c]}
+		label="${pfx}client $c (user $uid, ${level[$uid]})"
+		passed=$((passed + good))
+		if ((bad == 0 && good == ntx && rc == 0)); then
+			echo "ok - $label: $good/$ntx transactions saw exactly their own set (or nothing without an actor$([[ $mode == token ]] && echo ' or with a forged token'))"
+		else
+			extra_info=()
+			((rc != 0)) && extra_info+=("psql exit status $rc$( ((rc == 124)) && echo ' (timed out)')")
+			extra_info+=("$(grep -E "c$(printf '%02d' "$c"):" "$out/report" | head -n 3)")
+			extra_info+=("$(grep -Ev "$planned" "$out/client_$c.err" | head -n 3)")
+			echo "not ok - $label: $bad of $ntx transactions wrong or missing"
+			for line in "${extra_info[@]}"; do
+				[[ -n $line ]] && printf '%s\n' "$line" | sed 's/^/#   /'
+			done
+			failed=$((failed + ntx - good))
+		fi
+	done
+
+	# Was the pool really shared?  Per server backend, in time order, count the
+	# reads that followed another client's read as another actor (or as
+	# nobody) on that backend.
+	read -r backends switches to_none <<<"$(awk '
+		{ n = split($1, p, ":"); print $2, $3, p[n], p[1] }' "$out/all.out" | sort -k1,1n -k2,2n | awk '
+		$1 != pid { pid = $1; prev = ""; backends++ }
+		prev != "" && $3 != prev && $4 != client { switches++; if ($3 == "-") to_none++ }
+		{ prev = $3; client = $4 }
+		END { print backends + 0, switches + 0, to_none + 0 }')"
+	reads=$(wc -l <"$out/all.out")
+
+	echo "# ${pfx}$n_clients clients x $ntx transactions = $((n_clients * ntx)) transactions ($reads reads) in ${elapsed}s"
+	echo "# ${pfx}leaks: $leaks, wrong sets: $wrong, missing/repeated reads: $missing, unexpected lines: $extra"
+	if [[ $mode == token ]]; then
+		echo "# ${pfx}errors: $err_div expected (division by zero, planned $err_expected), $err_forged forged tokens refused (planned $forged_expected, $err_forged_detail for their signature), $err_other other"
 	else
-		extra_info=()
-		((rc != 0)) && extra_info+=("psql exit status $rc$( ((rc == 124)) && echo ' (timed out)')")
-		extra_info+=("$(grep -E "c$(printf '%02d' "$c"):" "$work/report" | head -n 3)")
-		extra_info+=("$(grep -v 'division by zero' "$work/client_$c.err" | head -n 3)")
-		echo "not ok - $label: $bad of $n_tx transactions wrong or missing"
-		for line in "${extra_info[@]}"; do
-			[[ -n $line ]] && printf '%s\n' "$line" | sed 's/^/#   /'
-		done
-		failed=$((failed + n_tx - good))
+		echo "# errors: $err_div expected (division by zero, planned $err_expected), $err_other other"
 	fi
-done
+	echo "# ${pfx}server backends: $backends; reads right after another actor on the same backend: $switches ($to_none of them with no actor)"
+	if [[ -s $out/report ]]; then
+		echo "# ${pfx}first problems:"
+		head -n 10 "$out/report" | sed 's/^/#   /'
+	fi
 
-# Was the pool really shared?  Per server backend, in time order, count the
-# reads that followed another client's read as another actor (or as
-# nobody) on that backend.
-read -r backends switches to_none <<<"$(awk '
-	{ n = split($1, p, ":"); print $2, $3, p[n], p[1] }' "$work/all.out" | sort -k1,1n -k2,2n | awk '
-	$1 != pid { pid = $1; prev = ""; backends++ }
-	prev != "" && $3 != prev && $4 != client { switches++; if ($3 == "-") to_none++ }
-	{ prev = $3; client = $4 }
-	END { print backends + 0, switches + 0, to_none + 0 }')"
-reads=$(wc -l <"$work/all.out")
+	check_eq "${pfx}leaks (a read showing another actor's rows, or rows without an actor)" "0" "$leaks"
+	check_eq "${pfx}reads with a wrong set that is no other actor's, missing reads, stray output" "0 0 0" \
+		"$wrong $missing $extra"
+	if [[ $mode == token ]]; then
+		check_eq "${pfx}errors: exactly the planned ones (division by zero; forged tokens refused as not verifying), no other" \
+			"$err_expected $forged_expected $forged_expected 0" "$err_div $err_forged $err_forged_detail $err_other"
+	else
+		check_eq "errors: exactly the planned ones (division by zero), no other" \
+			"$err_expected 0" "$err_div $err_other"
+	fi
+	if ((backends >= 2 && backends <= pool_size)); then
+		ok "${pfx}the $n_clients clients shared $backends server connections (pool_size $pool_size)"
+	else
+		not_ok "${pfx}the $n_clients clients shared at most $pool_size server connections" "backends seen: $backends"
+	fi
+	if ((switches >= n_clients && to_none >= 1)); then
+		ok "${pfx}server connections passed between actors: $switches reads right after another actor's transaction, $to_none with no actor"
+	else
+		not_ok "${pfx}server connections passed between actors often enough to test anything" \
+			"switches: $switches, to no actor: $to_none"
+	fi
+}
 
-echo "# $n_clients clients x $n_tx transactions = $((n_clients * n_tx)) transactions ($reads reads) in ${elapsed}s"
-echo "# leaks: $leaks, wrong sets: $wrong, missing/repeated reads: $missing, unexpected lines: $extra"
-echo "# errors: $err_div expected (division by zero, planned $err_expected), $err_other other"
-echo "# server backends: $backends; reads right after another actor on the same backend: $switches ($to_none of them with no actor)"
-if [[ -s $work/report ]]; then
-	echo "# first problems:"
-	head -n 10 "$work/report" | sed 's/^/#   /'
-fi
-
-check_eq "leaks (a read showing another actor's rows, or rows without an actor)" "0" "$leaks"
-check_eq "reads with a wrong set that is no other actor's, missing reads, stray output" "0 0 0" \
-	"$wrong $missing $extra"
-check_eq "errors: exactly the planned ones (division by zero), no other" \
-	"$err_expected 0" "$err_div $err_other"
-if ((backends >= 2 && backends <= pool_size)); then
-	ok "the $n_clients clients shared $backends server connections (pool_size $pool_size)"
-else
-	not_ok "the $n_clients clients shared at most $pool_size server connections" "backends seen: $backends"
-fi
-if ((switches >= n_clients && to_none >= 1)); then
-	ok "server connections passed between actors: $switches reads right after another actor's transaction, $to_none with no actor"
-else
-	not_ok "server connections passed between actors often enough to test anything" \
-		"switches: $switches, to no actor: $to_none"
-fi
+run_clients "$b1" pl "$role" "$n_tx" id
 
 # ---------------------------------------------------------------------------
 # 4. Session actors (is_local => false) and DISCARD ALL
@@ -767,5 +874,212 @@ else
 	not_ok "pgbouncer restarted for the allow_session_actor check" "$out"
 fi
 psql -X -q -d "$db" -c "ALTER ROLE $role IN DATABASE $db RESET cmp.allow_session_actor"
+
+# ---------------------------------------------------------------------------
+# 6. Verified identities (SPEC §12) through the pooler: a second application
+#    role that may call cmp.set_actor_token and nothing that names a user,
+#    an HS256 key, one signed token per user made here, the concurrent phase
+#    again with tokens, and what that role must not be able to do.
+# ---------------------------------------------------------------------------
+
+if psql -X -q -At -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname = '$tok_role'" 2>/dev/null | grep -q 1; then
+	not_ok "role $tok_role does not exist yet (left over by another run?)"
+	finish
+fi
+if psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE $tok_role LOGIN" >/dev/null 2>"$work/err"; then
+	tok_role_created=1
+fi
+if ((tok_role_created)) && psql -X -q -v ON_ERROR_STOP=1 -d "$db" 2>"$work/err" >/dev/null \
+	-c "GRANT EXECUTE ON FUNCTION cmp.set_actor_token(text, boolean) TO $tok_role"; then
+	ok "login role $tok_role, GRANT EXECUTE ON FUNCTION cmp.set_actor_token(text, boolean) TO $tok_role"
+else
+	not_ok "login role $tok_role with EXECUTE on cmp.set_actor_token(text, boolean)" "$(cat "$work/err")"
+	finish
+fi
+check_eq "$tok_role may execute set_actor_token, not set_actor nor set_actor_by_login, may not SET cmp.actor; no superuser, no BYPASSRLS, mapped to no CMP user" \
+	"t f f f f f 0" \
+	"$(q "SELECT concat_ws(' ',
+	             has_function_privilege(r.oid, 'cmp.set_actor_token(text, boolean)', 'EXECUTE'),
+	             has_function_privilege(r.oid, 'cmp.set_actor(bigint, boolean)', 'EXECUTE'),
+	             has_function_privilege(r.oid, 'cmp.set_actor_by_login(text, boolean)', 'EXECUTE'),
+	             has_parameter_privilege(r.oid, 'cmp.actor', 'SET'),
+	             r.rolsuper, r.rolbypassrls,
+	             (SELECT count(*) FROM cmp.app_user u WHERE u.db_role = r.rolname))
+	        FROM pg_roles r WHERE r.rolname = '$tok_role'" || cat "$work/err")"
+
+# make_token LOGIN -- a compact JWS for LOGIN, signed here with the secret:
+# header {"alg":"HS256","kid":...,"typ":"JWT"}, claims sub, iss, aud, exp
+# (in 10 minutes), iat; the signature is HMAC-SHA256 over "header.claims".
+make_token() {
+	local now h c s
+	now=$(date +%s)
+	h=$(printf '{"alg":"HS256","kid":"%s","typ":"JWT"}' "$key_id" | b64url)
+	c=$(printf '{"sub":"%s","iss":"%s","aud":"cmp","exp":%d,"iat":%d}' \
+		"$1" "$issuer" $((now + 600)) "$now" | b64url)
+	s=$(printf '%s' "$h.$c" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$secret_hex" -binary | b64url)
+	printf '%s.%s.%s\n' "$h" "$c" "$s"
+}
+# forge TOKEN -- the same token with the signature's 11th character changed
+# (a whole base64url digit: the text stays canonical and decodes to other
+# bytes, so it is the signature check that must refuse it)
+forge() {
+	local head=${1%.*} sig=${1##*.} ch
+	ch=${sig:10:1}
+	[[ $ch == A ]] && ch=B || ch=A
+	printf '%s.%s%s%s\n' "$head" "${sig:0:10}" "$ch" "${sig:11}"
+}
+
+declare -A login
+while read -r uid lg; do login[$uid]=$lg; done < <(q "SELECT user_id || ' ' || login FROM cmp.app_user ORDER BY user_id")
+made=0 one_char=0 problems=()
+for uid in "${users[@]}"; do
+	if [[ ! ${login[$uid]:-} =~ ^[A-Za-z0-9._@-]+$ ]]; then
+		problems+=("user $uid: login '${login[$uid]:-}' is not plain enough to write into JSON unescaped")
+		continue
+	fi
+	token[$uid]=$(make_token "${login[$uid]}")
+	forged_token[$uid]=$(forge "${token[$uid]}")
+	[[ ${token[$uid]} =~ ^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$ ]] && made=$((made + 1))
+	diff=$(cmp -l <(printf '%s' "${token[$uid]}") <(printf '%s' "${forged_token[$uid]}") | wc -l)
+	((diff == 1 && ${#token[$uid]} == ${#forged_token[$uid]})) && one_char=$((one_char + 1))
+done
+check_eq "one token per user ($n_users: three base64url parts, a 43-character signature), each forged copy differs from it in one signature character" \
+	"$n_users $n_users" "$made $one_char" "${problems[@]}"
+
+# via_tok DIR DB -- psql through the pgbouncer in DIR, as $tok_role.
+via_tok() {
+	local dir=$1 dbname=$2
+	shift 2
+	psql -X -q -At -h "$dir" -p 6432 -U "$tok_role" -d "$dbname" "$@"
+}
+
+# Each user's token on a direct connection as the token role.
+{
+	for uid in "${users[@]}"; do
+		printf 'BEGIN;\n%s\nSELECT %s || %s;\nCOMMIT;\n' "$(token_sql "$uid")" "'$uid '" "$SIG"
+	done
+	printf 'SELECT %s || %s;\n' "'- '" "$SIG"
+} >"$work/direct_tok.sql"
+psql -X -q -At -v ON_ERROR_STOP=1 -U "$tok_role" -d "$db" -f "$work/direct_tok.sql" \
+	>"$work/direct_tok.out" 2>"$work/direct_tok.err"
+while read -r key sig; do
+	got=$(awk -v k="$key" '$1 == k { print $2 }' "$work/direct_tok.out")
+	if [[ $key == - ]]; then
+		name="tokens: direct connection as $tok_role: with no token, a read sees nothing"
+	else
+		name="tokens: direct connection as $tok_role: the token of ${login[$key]} (user $key, ${level[$key]}) sees exactly its expected set"
+	fi
+	check_eq "$name" "$sig" "${got:-$(head -n 3 "$work/direct_tok.err")}"
+done <"$work/expected"
+
+b4=$work/b4
+if out=$(bouncer_start "$b4" 0); then
+	ok "pgbouncer restarted without a reset query for the token role's pools"
+else
+	not_ok "pgbouncer restarted for the token role's pools" "$out"
+	finish
+fi
+check_eq "tokens: through pgbouncer: connected as $tok_role, no actor" "$tok_role -" \
+	"$(via_tok "$b4" pt -c "SELECT current_user || ' ' || coalesce(cmp.actor_id()::text, '-')" 2>&1)"
+
+run_clients "$b4" pt "$tok_role" "$n_tx_tok" token
+
+# What the token role must not do, on pool pt1 (one server connection).
+# tok_probe SQL -- one client: a transaction acting as the CSP user by its
+# token, read ("before"); then SQL, which must be refused and is followed by
+# a read ("after", written as $after in SQL).  Stdout in probe.out, stderr
+# (verbose) in probe.err.
+after="SELECT 'after ' || pg_backend_pid() || ' ' || $SIG;"
+tok_probe() {
+	via_tok "$b4" pt1 -v VERBOSITY=verbose >"$work/probe.out" 2>"$work/probe.err" <<SQL
+BEGIN;
+$(token_sql "$csp")
+SELECT 'before ' || pg_backend_pid() || ' ' || $SIG;
+COMMIT;
+$1
+SQL
+}
+# refused NAME ERROR-LINE SQL [DETAIL-LINE] -- tok_probe SQL; SQL is refused
+# with exactly ERROR-LINE (and DETAIL-LINE), the error is the only one, and
+# the read after it, on the same server connection the CSP user's token had
+# just used, sees nothing.
+refused() {
+	local name=$1 want_error=$2 sql=$3 want_detail=${4:-} pb sb pa sa errors
+	tok_probe "$sql"
+	read -r pb sb <<<"$(awk '$1 == "before" { print $2, $3 }' "$work/probe.out")"
+	read -r pa sa <<<"$(awk '$1 == "after" { print $2, $3 }' "$work/probe.out")"
+	errors=$(grep -c '^ERROR:' "$work/probe.err")
+	if [[ -n $pb && $pb == "$pa" && $sb == "$csp_sig" && $sa == "$none_sig" && $errors == 1 ]] &&
+		grep -qxF "ERROR:  $want_error" "$work/probe.err" &&
+		{ [[ -z $want_detail ]] || grep -qxF "DETAIL:  $want_detail" "$work/probe.err"; }; then
+		ok "$name"
+	else
+		not_ok "$name" "expected the error: $want_error${want_detail:+ / $want_detail}" \
+			"before (CSP user's token): backend $pb $sb" "after: backend $pa $sa" \
+			"expected before $csp_sig, after $none_sig on the same backend" "$(cat "$work/probe.err")"
+	fi
+}
+
+refused "tokens: as $tok_role, cmp.set_actor($csp) is refused (42501) and the next transaction sees nothing" \
+	"42501: permission denied for function set_actor" \
+	"SELECT cmp.set_actor($csp);
+$after"
+refused "tokens: as $tok_role, cmp.set_actor($csp) in a transaction is refused (42501); rolled back to a savepoint, the transaction sees nothing" \
+	"42501: permission denied for function set_actor" \
+	"BEGIN;
+SAVEPOINT s;
+SELECT cmp.set_actor($csp);
+ROLLBACK TO SAVEPOINT s;
+$after
+COMMIT;"
+refused "tokens: as $tok_role, cmp.set_actor_by_login('${login[$csp]}') is refused (42501) and the next transaction sees nothing" \
+	"42501: permission denied for function set_actor_by_login" \
+	"SELECT cmp.set_actor_by_login('${login[$csp]}');
+$after"
+refused "tokens: as $tok_role, SET cmp.actor = '$csp' is refused (42501) and the next transaction sees nothing" \
+	"42501: permission denied to set parameter \"cmp.actor\"" \
+	"SET cmp.actor = '$csp';
+$after"
+refused "tokens: as $tok_role, SET LOCAL cmp.actor = '$csp' is refused (42501); rolled back to a savepoint, the transaction sees nothing" \
+	"42501: permission denied to set parameter \"cmp.actor\"" \
+	"BEGIN;
+SAVEPOINT s;
+SET LOCAL cmp.actor = '$csp';
+ROLLBACK TO SAVEPOINT s;
+$after
+COMMIT;"
+refused "tokens: as $tok_role, set_config('cmp.actor', '$csp', true) is refused (42501); rolled back to a savepoint, the transaction sees nothing" \
+	"42501: permission denied to set parameter \"cmp.actor\"" \
+	"BEGIN;
+SAVEPOINT s;
+SELECT set_config('cmp.actor', '$csp', true);
+ROLLBACK TO SAVEPOINT s;
+$after
+COMMIT;"
+refused "tokens: the CSP user's token with one signature character changed is refused (42501, the signature does not verify) and the next transaction sees nothing" \
+	"42501: identity token refused" \
+	"SELECT cmp.set_actor_token('${forged_token[$csp]}');
+$after" \
+	"The token's signature does not verify with key \"$key_id\"."
+refused "tokens: the CSP user's token with one signature character changed, in a transaction, is refused (42501); rolled back to a savepoint, the transaction sees nothing" \
+	"42501: identity token refused" \
+	"BEGIN;
+SAVEPOINT s;
+SELECT cmp.set_actor_token('${forged_token[$csp]}');
+ROLLBACK TO SAVEPOINT s;
+$after
+COMMIT;" \
+	"The token's signature does not verify with key \"$key_id\"."
+refused "tokens: the CSP user's forged token after its valid token in the same transaction is refused (42501); rolled back to a savepoint taken before both, the transaction sees nothing" \
+	"42501: identity token refused" \
+	"BEGIN;
+SAVEPOINT s;
+$(token_sql "$csp")
+SELECT cmp.set_actor_token('${forged_token[$csp]}');
+ROLLBACK TO SAVEPOINT s;
+$after
+COMMIT;" \
+	"The token's signature does not verify with key \"$key_id\"."
+bouncer_stop "$b4"
 
 finish
