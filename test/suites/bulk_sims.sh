@@ -54,13 +54,10 @@
 # (not the interleaving); RO_KEEP=1 keeps the database, the role and the
 # work directory.  Run by tools/test.sh; prints `ok - ...` / `not ok - ...`
 # and ends with `N passed, M failed`.
-set -uo pipefail
-export LC_ALL=C
-export PGUSER=${PGUSER:-postgres}
-: "${PGHOST:?PGHOST must point at the test cluster}"
-: "${PGPORT:?PGPORT must be set}"
-
 repo=${RO_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+# shellcheck source=test/suites/lib/scratch.sh
+source "$repo/test/suites/lib/scratch.sh"
+
 seconds=${RO_BULK_SECONDS:-15}
 min_calls=${RO_BULK_MIN_CALLS:-300}
 seed=${RO_BULK_SEED:-$(($$ % 100000 + 1))}
@@ -68,76 +65,14 @@ db=ro_bulk_$$
 role=ro_bulk_app_$$
 started=$(date +%s)
 
-passed=0
-failed=0
-work=""
-role_created=0
-node_pid=""
-
-# shellcheck source=test/suites/lib/report.sh
-source "$repo/test/suites/lib/report.sh"
-
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-	if [[ -n $node_pid ]] && kill -0 "$node_pid" 2>/dev/null; then
-		kill "$node_pid" 2>/dev/null
-		wait "$node_pid" 2>/dev/null
-	fi
-	if [[ -n ${RO_KEEP:-} ]]; then
-		echo "# RO_KEEP: database $db, role $role and $work kept" >&2
-		return
-	fi
-	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
-	if ((role_created)); then
-		psql -X -q -d postgres -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1
-	fi
-	[[ -n $work && -d $work ]] && rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-finish() {
-	echo "# runtime: $(($(date +%s) - started)) s"
-	echo "$passed passed, $failed failed"
-	((failed == 0)) || exit 1
-	exit 0
-}
-
-if ! command -v node >/dev/null; then
-	not_ok "node is installed (tools/setup.sh installs it)"
-	finish
-fi
-modules=$repo/examples/node/node_modules
-if [[ ! -f $modules/pg/package.json ]]; then
-	not_ok "node-postgres is installed in examples/node/node_modules (npm ci there)"
-	finish
-fi
-
-work=$(mktemp -d /tmp/ro_bulk.XXXXXX)
-chmod 755 "$work"
-
-# q SQL -- one line of our database, as superuser.
-q() {
-	psql -X -q -At -F ' ' -v ON_ERROR_STOP=1 -d "$db" -c "$1" 2>"$work/err"
-}
+require_example_modules
+scratch_workdir ro_bulk
 
 # ---------------------------------------------------------------------------
 # 1. Database, fixture, application role
 # ---------------------------------------------------------------------------
 
-if psql -X -q -At -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname = '$role'" 2>/dev/null | grep -q 1; then
-	not_ok "role $role does not exist yet (left over by another run?)"
-	finish
-fi
-if createdb "$db" 2>"$work/err" &&
-	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c 'CREATE EXTENSION reseller_onboarding' 2>>"$work/err" >/dev/null &&
-	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE $role LOGIN" 2>>"$work/err" >/dev/null; then
-	role_created=1
-else
-	not_ok "database $db with the extension, login role $role" "$(cat "$work/err")"
-	finish
-fi
+scratch_db_and_role
 
 if ! psql -X -q -v ON_ERROR_STOP=1 -v luhn="$repo/test/fixtures/luhn.sql" -v cfg="$work/config.json" \
 	-v role="$role" -d "$db" >"$work/fixture.out" 2>&1 <<'SQL'; then
@@ -336,7 +271,6 @@ NODE_PATH=$modules PGDATABASE=$db PGUSER=$role BK_CONFIG=$work/config.json BK_SE
 node_pid=$!
 wait "$node_pid"
 node_rc=$?
-node_pid=""
 cat "$work/node.out"
 if ((node_rc == 0)) && [[ -f $work/calls.tsv ]]; then
 	ok "the clients ran for $seconds s"

@@ -25,22 +25,13 @@
 #
 # Bounded: about 10 s; every wait gives up after RO_EVENT_WAIT seconds.
 # Prints `ok - ...` / `not ok - ...` and ends with `N passed, M failed`.
-set -uo pipefail
-export LC_ALL=C
-export PGUSER=${PGUSER:-postgres}
-: "${PGHOST:?PGHOST must point at the test cluster}"
-: "${PGPORT:?PGPORT must be set}"
-
 repo=${RO_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-# shellcheck source=test/suites/lib/report.sh
-source "$repo/test/suites/lib/report.sh"
+# shellcheck source=test/suites/lib/scratch.sh
+source "$repo/test/suites/lib/scratch.sh"
 db=ro_evc_$$
 role=event_app_$$
 wait_max=${RO_EVENT_WAIT:-20}
 writers=4 per_writer=12
-work=$(mktemp -d /tmp/ro_evc.XXXXXX)
-chmod 755 "$work"
-passed=0 failed=0
 consumer_pid=
 
 stop_consumer() { # stop_consumer: SIGTERM, wait; sets consumer_rc
@@ -51,16 +42,6 @@ stop_consumer() { # stop_consumer: SIGTERM, wait; sets consumer_rc
 	consumer_rc=$?
 	consumer_pid=
 }
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-	[[ -n $consumer_pid ]] && stop_consumer
-	dropdb --if-exists "$db" >/dev/null 2>&1
-	psql -X -q -d postgres -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1
-	[[ -n ${RO_KEEP:-} ]] || rm -rf "$work"
-}
-trap cleanup EXIT
-finish() { echo "$passed passed, $failed failed"; exit 0; }
-fail() { not_ok "$1" "$(tail -20 "${2:-/dev/null}" 2>/dev/null)"; finish; }
 
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 val() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "$1" 2>/dev/null; }
@@ -74,11 +55,11 @@ check_same() { # check_same NAME WANT GOT
 	fi
 }
 
-{ command -v node && command -v npm; } >/dev/null || fail "node and npm are installed (tools/setup.sh installs them)"
+require_node_npm
+scratch_workdir ro_evc
 
-createdb "$db" || fail "createdb"
+scratch_db_and_role
 q -v role="$role" -v luhn="$repo/test/fixtures/luhn.sql" >"$work/setup.log" 2>&1 <<'SQL' || fail "fixture" "$work/setup.log"
-CREATE EXTENSION reseller_onboarding;
 \i :luhn
 CREATE FUNCTION pg_temp.iccid(n bigint) RETURNS text LANGUAGE sql IMMUTABLE
 	AS $$SELECT pg_temp.luhn('8949' || lpad(n::text, 14, '0'))$$;
@@ -92,17 +73,13 @@ SELECT cmp.create_user(login => 'evc_admin_2', email => 'admin2@evc.example', co
 	account_id => :r2, is_admin => true) AS a2 \gset
 SELECT cmp.provision_sims(account_id => :r1, iccids => array(SELECT pg_temp.iccid(g) FROM generate_series(1, 500) g));
 SELECT cmp.provision_sims(account_id => :r2, iccids => array(SELECT pg_temp.iccid(g) FROM generate_series(1001, 1500) g));
-CREATE ROLE :"role" LOGIN;
 GRANT EXECUTE ON FUNCTION cmp.set_actor(bigint, boolean) TO :"role";
 \echo :r1 :r2 :a1 :a2
 SQL
 read -r r1 r2 a1 a2 < <(tail -n1 "$work/setup.log")
 
 # the example, with its locked dependencies, in a copy of its own
-cp -r "$repo/examples/node" "$work/app"
-rm -rf "$work/app/node_modules"
-(cd "$work/app" && npm ci --no-audit --no-fund --loglevel=error) >"$work/npm.log" 2>&1 ||
-	fail "npm ci of examples/node (package-lock.json)" "$work/npm.log"
+scratch_npm_ci "$repo/examples/node" "$work/app"
 
 start_consumer() { # start_consumer RUN: output in $work/run.RUN.{out,err}
 	: >"$work/run.$1.out"

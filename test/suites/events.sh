@@ -51,13 +51,10 @@
 # choices (not the interleaving); RO_KEEP=1 keeps the database, the role and
 # the work directory.  Run by tools/test.sh; prints `ok - ...` /
 # `not ok - ...` and ends with `N passed, M failed`.
-set -uo pipefail
-export LC_ALL=C
-export PGUSER=${PGUSER:-postgres}
-: "${PGHOST:?PGHOST must point at the test cluster}"
-: "${PGPORT:?PGPORT must be set}"
-
 repo=${RO_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+# shellcheck source=test/suites/lib/scratch.sh
+source "$repo/test/suites/lib/scratch.sh"
+
 seconds=${RO_EVENTS_SECONDS:-15}
 min_events=${RO_EVENTS_MIN:-500}
 seed=${RO_EVENTS_SEED:-$(($$ % 100000 + 1))}
@@ -65,76 +62,14 @@ db=ro_events_$$
 role=ro_events_app_$$
 started=$(date +%s)
 
-passed=0
-failed=0
-work=""
-role_created=0
-node_pid=""
-
-# shellcheck source=test/suites/lib/report.sh
-source "$repo/test/suites/lib/report.sh"
-
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-	if [[ -n $node_pid ]] && kill -0 "$node_pid" 2>/dev/null; then
-		kill "$node_pid" 2>/dev/null
-		wait "$node_pid" 2>/dev/null
-	fi
-	if [[ -n ${RO_KEEP:-} ]]; then
-		echo "# RO_KEEP: database $db, role $role and $work kept" >&2
-		return
-	fi
-	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
-	if ((role_created)); then
-		psql -X -q -d postgres -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1
-	fi
-	[[ -n $work && -d $work ]] && rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-finish() {
-	echo "# runtime: $(($(date +%s) - started)) s"
-	echo "$passed passed, $failed failed"
-	((failed == 0)) || exit 1
-	exit 0
-}
-
-if ! command -v node >/dev/null; then
-	not_ok "node is installed (tools/setup.sh installs it)"
-	finish
-fi
-modules=$repo/examples/node/node_modules
-if [[ ! -f $modules/pg/package.json ]]; then
-	not_ok "node-postgres is installed in examples/node/node_modules (npm ci there)"
-	finish
-fi
-
-work=$(mktemp -d /tmp/ro_events.XXXXXX)
-chmod 755 "$work"
-
-# q SQL -- rows of our database, as superuser.
-q() {
-	psql -X -q -At -F ' ' -v ON_ERROR_STOP=1 -d "$db" -c "$1" 2>"$work/err"
-}
+require_example_modules
+scratch_workdir ro_events
 
 # ---------------------------------------------------------------------------
 # 1. Database, fixture, consumers, application role
 # ---------------------------------------------------------------------------
 
-if psql -X -q -At -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname = '$role'" 2>/dev/null | grep -q 1; then
-	not_ok "role $role does not exist yet (left over by another run?)"
-	finish
-fi
-if createdb "$db" 2>"$work/err" &&
-	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c 'CREATE EXTENSION reseller_onboarding' 2>>"$work/err" >/dev/null &&
-	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE $role LOGIN" 2>>"$work/err" >/dev/null; then
-	role_created=1
-else
-	not_ok "database $db with the extension, login role $role" "$(cat "$work/err")"
-	finish
-fi
+scratch_db_and_role
 
 # SIMs: pg_temp.iccid(n), n = 60 w + 1 .. 60 w + 60 for writer w; customer
 # i of writer w holds 60 w + 10 i + 1 .. + 10, the other 30 are free.
@@ -480,7 +415,6 @@ NODE_PATH=$modules PGDATABASE=$db PGUSER=$role EV_CONFIG=$work/config.json EV_SE
 node_pid=$!
 wait "$node_pid"
 node_rc=$?
-node_pid=""
 cat "$work/node.out"
 if ((node_rc == 0)) && [[ -f $work/txn.tsv ]]; then
 	ok "the writers and consumers ran for $seconds s and drained the feed"
@@ -533,47 +467,32 @@ else
 	not_ok "the writers committed at least $min_events events (RO_EVENTS_MIN)" "got: $n_writer_events" "$(cat "$work/err")"
 fi
 
-# offending NAME SQL -- SQL returns the offending rows as text; none is ok.
-offending() {
-	local name=$1 sql=$2 rows n
-	if ! rows=$(q "$sql"); then
-		not_ok "$name" "$(cat "$work/err")"
-		return
-	fi
-	n=$(grep -c . <<<"$rows")
-	if ((n == 0)); then
-		ok "$name"
-	else
-		not_ok "$name ($n offending)" "$(head -n 5 <<<"$rows")"
-	fi
-}
-
 for c in csp account customer; do
 	read -r received expected <<<"$(q "SELECT (SELECT count(*) FROM chk.got WHERE consumer = '$c'),
 		(SELECT count(*) FROM chk.expected WHERE consumer = '$c')" || echo x x)"
 	echo "# consumer $c: received $received events, its owner may see $expected"
-	offending "consumer $c: no event received twice" \
+	check_no_rows "consumer $c: no event received twice" \
 		"SELECT event_id || ' received ' || count(*) || ' times' FROM chk.got WHERE consumer = '$c'
 		  GROUP BY event_id HAVING count(*) > 1 ORDER BY event_id"
-	offending "consumer $c: ids strictly increasing in the order received ($received events)" \
+	check_no_rows "consumer $c: ids strictly increasing in the order received ($received events)" \
 		"SELECT 'event ' || event_id || ' (#' || n || ') after ' || prev
 		   FROM (SELECT n, event_id, lag(event_id) OVER (ORDER BY n) AS prev FROM chk.got WHERE consumer = '$c') g
 		  WHERE event_id <= prev ORDER BY n"
-	offending "consumer $c: received exactly the $expected events its owner may see" \
+	check_no_rows "consumer $c: received exactly the $expected events its owner may see" \
 		"SELECT coalesce('missing ' || x.event_id, 'not visible ' || g.event_id)
 		   FROM (SELECT event_id FROM chk.expected WHERE consumer = '$c') x
 		   FULL JOIN (SELECT DISTINCT event_id FROM chk.got WHERE consumer = '$c') g USING (event_id)
 		  WHERE x.event_id IS NULL OR g.event_id IS NULL ORDER BY coalesce(x.event_id, g.event_id)"
-	offending "consumer $c: no event of a rolled-back transaction (no marker)" \
+	check_no_rows "consumer $c: no event of a rolled-back transaction (no marker)" \
 		"SELECT 'event ' || event_id FROM chk.got WHERE consumer = '$c' AND marked"
-	offending "consumer $c: each ack_events returned the size of its batch" \
+	check_no_rows "consumer $c: each ack_events returned the size of its batch" \
 		"SELECT 'batch ' || batch || ': read ' || read || ', acknowledged ' || acked
 		   FROM chk.ack WHERE consumer = '$c' AND outcome = 'commit' AND acked <> read"
 done
 
 # Each consumer's position, and the rule written out above against RLS for
 # the same owners (as the application role).
-offending "each consumer's acked_event_id is the last id it received" \
+check_no_rows "each consumer's acked_event_id is the last id it received" \
 	"SELECT o.consumer || ': acked ' || c.acked_event_id || ', last received ' || coalesce(g.last, 0)
 	   FROM (VALUES ('csp', $csp), ('account', $reader), ('customer', $cu)) o(consumer, user_id)
 	   LEFT JOIN cmp.event_consumer c ON c.owner_user_id = o.user_id AND c.name = 'feed'
@@ -601,21 +520,21 @@ check_eq "RLS of cmp.event: each owner sees the events (count, sum of ids) the r
 	"$(tr '\n' ';' <<<"$rule_out")" "$(tr '\n' ';' <<<"$rls_out")" "$(cat "$work/err")"
 
 # The writers' transactions against cmp.event.
-offending "each committed writer transaction has exactly the events of its calls, with consecutive ids" \
+check_no_rows "each committed writer transaction has exactly the events of its calls, with consecutive ids" \
 	"SELECT 'writer ' || writer || ' #' || seq || ' (xid ' || xid || '): ' || n || ' events, expected ' || expected || ', ids ' || coalesce(lo || '..' || hi, 'none')
 	   FROM chk.te WHERE outcome = 'commit' AND (n <> expected OR hi - lo + 1 <> n) ORDER BY writer, seq"
-offending "no rolled-back transaction has an event ($n_rollback rolled back)" \
+check_no_rows "no rolled-back transaction has an event ($n_rollback rolled back)" \
 	"SELECT 'writer ' || writer || ' #' || seq || ': ' || n || ' events' FROM chk.te WHERE outcome <> 'commit' AND n > 0"
-offending "no marker of a rolled-back transaction in cmp.event, cmp.audit_log or cmp.customer" \
+check_no_rows "no marker of a rolled-back transaction in cmp.event, cmp.audit_log or cmp.customer" \
 	"SELECT 'event ' || event_id FROM chk.ev WHERE payload::text LIKE '%ROLLBACK-%'
 	 UNION ALL SELECT 'audit ' || event_id FROM cmp.audit_log WHERE coalesce(new_value::text, '') LIKE '%ROLLBACK-%'
 	 UNION ALL SELECT 'customer ' || customer_id FROM cmp.customer WHERE name LIKE 'ROLLBACK-%' OR description LIKE 'ROLLBACK-%'"
-offending "every event after the fixture is of a committed writer transaction" \
+check_no_rows "every event after the fixture is of a committed writer transaction" \
 	"SELECT 'event ' || e.event_id || ' of xid ' || e.x FROM chk.ev e
 	  WHERE e.event_id > $fixture_max
 	    AND NOT EXISTS (SELECT 1 FROM chk.txn t WHERE t.outcome = 'commit' AND t.xid % 4294967296 = e.x)
 	  ORDER BY e.event_id"
-offending "per writer, each committed transaction's events have larger ids than its earlier transactions'" \
+check_no_rows "per writer, each committed transaction's events have larger ids than its earlier transactions'" \
 	"SELECT 'writer ' || writer || ' #' || seq || ': ids from ' || lo || ', #' || prev_seq || ' up to ' || prev_hi
 	   FROM (SELECT writer, seq, lo, lag(hi) OVER w AS prev_hi, lag(seq) OVER w AS prev_seq
 	           FROM chk.te WHERE outcome = 'commit' AND n > 0 WINDOW w AS (PARTITION BY writer ORDER BY seq)) x
@@ -641,7 +560,7 @@ SQL
 else
 	overtaken=$(q "SELECT count(*) FROM chk.ord WHERE begun_so_far > wrote")
 	echo "# $overtaken committed transactions were overtaken: another began after they had written and committed before them"
-	offending "commit order across writers: a transaction committed before another began to commit has only smaller ids" \
+	check_no_rows "commit order across writers: a transaction committed before another began to commit has only smaller ids" \
 		"SELECT 'writer ' || writer || ' #' || seq || ': ids from ' || lo || ', but ' || hi_so_far || ' committed before it sent COMMIT'
 		   FROM chk.ord WHERE lo <= hi_so_far ORDER BY lo"
 	if [[ $overtaken =~ ^[0-9]+$ ]] && ((overtaken > 0)); then

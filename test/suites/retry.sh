@@ -38,95 +38,38 @@
 # prints `ok - ...` / `not ok - ...` and ends with `N passed, M failed`.
 # Bounded: the client runs under `timeout`, every wait inside it has a
 # deadline.  Cleans up: pgbouncer stopped, database and role dropped.
-set -uo pipefail
-export LC_ALL=C
-export PGUSER=${PGUSER:-postgres}
-: "${PGHOST:?PGHOST must point at the test cluster}"
-: "${PGPORT:?PGPORT must be set}"
-
 repo=${RO_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-# shellcheck source=tools/cluster.sh
-source "$repo/tools/cluster.sh" # as_pg: pgbouncer refuses to run as root
-# shellcheck source=test/suites/lib/report.sh
-source "$repo/test/suites/lib/report.sh"
+# shellcheck source=test/suites/lib/scratch.sh
+source "$repo/test/suites/lib/scratch.sh"
+# shellcheck source=test/suites/lib/pgbouncer.sh
+source "$repo/test/suites/lib/pgbouncer.sh"
 
-pgbouncer_bin=${RO_PGBOUNCER:-/usr/sbin/pgbouncer}
 db=ro_retry_$$
 role=retry_app_$$
 client_timeout=${RO_RETRY_TIMEOUT:-120} # seconds for the whole client run
-passed=0
-failed=0
-work=$(mktemp -d /tmp/ro_retry.XXXXXX)
-[[ $(id -u) -eq 0 ]] && chown "$RO_PG_OSUSER": "$work"
 
-cleanup() {
-	if [[ -f $work/pgbouncer.pid ]]; then
-		kill -TERM "$(cat "$work/pgbouncer.pid")" 2>/dev/null
-		for _ in $(seq 1 50); do
-			kill -0 "$(cat "$work/pgbouncer.pid" 2>/dev/null)" 2>/dev/null || break
-			sleep 0.1
-		done
-	fi
-	dropdb --if-exists --force "$db" >/dev/null 2>&1
-	psql -X -q -d postgres -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1
-	rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { # NAME [LOG]: a setup step failed; nothing else can run
-	not_ok "$1" "$([[ -n ${2:-} && -f ${2:-} ]] && tail -20 "$2")"
-	echo "$passed passed, $failed failed"
-	exit 1
-}
-
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-	fail "node and npm are installed (tools/setup.sh installs them)"
-fi
-[[ -x $pgbouncer_bin ]] || fail "pgbouncer is installed ($pgbouncer_bin)"
+require_node_npm
+pgbouncer_require
+scratch_workdir ro_retry
 
 # ---- 1. database, pgbouncer, node-postgres -----------------------------------
 
-createdb "$db" || fail "createdb"
+scratch_db_and_role
 psql -X -q -At -v ON_ERROR_STOP=1 -v role="$role" -d "$db" >"$work/setup.log" 2>&1 <<'SQL' || fail "fixture" "$work/setup.log"
-CREATE EXTENSION reseller_onboarding;
 SELECT cmp.create_account(account_number => 'RETRY-1', name => 'Retry Reseller', account_type => 'RESELLER',
 	customer_invoice_creation => true, customer_invoice_type => 'PDF', customer_billing_cycle_day => 1) AS acct \gset
 SELECT cmp.create_user(login => 'retry_admin', email => 'admin@retry.example', context_level => 'ACCOUNT',
 	account_id => :acct, is_admin => true) AS actor \gset
-CREATE ROLE :"role" LOGIN;
 GRANT EXECUTE ON FUNCTION cmp.set_actor(bigint, boolean) TO :"role";
 \echo :acct :actor
 SQL
 read -r acct actor < <(tail -n1 "$work/setup.log")
 [[ $acct =~ ^[0-9]+$ && $actor =~ ^[0-9]+$ ]] || fail "fixture ids" "$work/setup.log"
 
-cat >"$work/userlist.txt" <<EOF
-"$role" ""
-EOF
-cat >"$work/pgbouncer.ini" <<EOF
-[databases]
-retry = host=$PGHOST port=$PGPORT dbname=$db user=$role pool_size=3
-[pgbouncer]
-listen_addr =
-listen_port = 6432
-unix_socket_dir = $work
-auth_type = trust
-auth_file = $work/userlist.txt
-pool_mode = transaction
-default_pool_size = 3
-max_client_conn = 50
-server_reset_query = DISCARD ALL
-logfile = $work/pgbouncer.log
-pidfile = $work/pgbouncer.pid
-EOF
-[[ $(id -u) -eq 0 ]] && chown -R "$RO_PG_OSUSER": "$work"
-as_pg "$pgbouncer_bin" -d -q "$work/pgbouncer.ini" >"$work/start.log" 2>&1 || fail "pgbouncer started" "$work/start.log"
-for _ in $(seq 1 100); do [[ -S $work/.s.PGSQL.6432 ]] && break; sleep 0.1; done
-[[ -S $work/.s.PGSQL.6432 ]] || fail "pgbouncer listens" "$work/pgbouncer.log"
+pgbouncer_start retry 3 "max_client_conn = 50"
 
-mkdir "$work/app" "$work/proxy"
-cp "$repo/examples/node/package.json" "$repo/examples/node/package-lock.json" "$work/app/"
-(cd "$work/app" && npm ci --no-audit --no-fund --loglevel=error) >"$work/npm.log" 2>&1 ||
-	fail "npm ci of examples/node (package-lock.json)" "$work/npm.log"
+scratch_npm_ci "$repo/examples/node" "$work/app"
+mkdir "$work/proxy"
 
 # ---- 2-5. the client -----------------------------------------------------------
 
@@ -389,5 +332,4 @@ else
 fi
 ((failed > 0)) && [[ ${#notes[@]} -gt 0 ]] && printf '#   note: %s\n' "${notes[@]}"
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+finish

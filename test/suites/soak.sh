@@ -41,17 +41,12 @@
 # prints `ok - ...` / `not ok - ...` and ends with `N passed, M failed`.
 # RO_SOAK_SEED repeats a run's choices (not its interleaving); RO_KEEP=1
 # keeps the database, the role and the work directory for a look.
-set -uo pipefail
-export LC_ALL=C
-export PGUSER=${PGUSER:-postgres}
-: "${PGHOST:?PGHOST must point at the test cluster}"
-: "${PGPORT:?PGPORT must be set}"
-
 repo=${RO_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-# shellcheck source=tools/cluster.sh
-source "$repo/tools/cluster.sh" # as_pg: pgbouncer refuses to run as root
+# shellcheck source=test/suites/lib/scratch.sh
+source "$repo/test/suites/lib/scratch.sh"
+# shellcheck source=test/suites/lib/pgbouncer.sh
+source "$repo/test/suites/lib/pgbouncer.sh"
 
-pgbouncer_bin=${RO_PGBOUNCER:-/usr/sbin/pgbouncer}
 n_clients=${RO_SOAK_CLIENTS:-16}
 seconds=${RO_SOAK_SECONDS:-30}
 seed=${RO_SOAK_SEED:-$(($$ % 100000 + 1))}
@@ -60,96 +55,16 @@ db=ro_soak_$$
 role=soak_app_$$
 started=$(date +%s)
 
-passed=0
-failed=0
-work=""
-role_created=0
-
-# shellcheck source=test/suites/lib/report.sh
-source "$repo/test/suites/lib/report.sh"
-
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-	local pid
-	if [[ -n $work && -f $work/pgbouncer.pid ]]; then
-		pid=$(cat "$work/pgbouncer.pid" 2>/dev/null)
-		if [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
-			kill -TERM "$pid" 2>/dev/null
-			for _ in $(seq 1 50); do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.1
-			done
-			kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-		fi
-	fi
-	if [[ -n ${node_pid:-} ]] && kill -0 "$node_pid" 2>/dev/null; then
-		kill "$node_pid" 2>/dev/null
-	fi
-	if [[ -n ${RO_KEEP:-} ]]; then
-		echo "# RO_KEEP: database $db, role $role and $work kept" >&2
-		return
-	fi
-	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
-	if ((role_created)); then
-		psql -X -q -d postgres -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1
-	fi
-	[[ -n $work && -d $work ]] && rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-finish() {
-	echo
-	echo "runtime: $(($(date +%s) - started)) s"
-	echo "$passed passed, $failed failed"
-	((failed == 0)) || exit 1
-	exit 0
-}
-
-case $PGHOST in
-	/*) ;;
-	localhost | 127.0.0.1 | ::1) ;;
-	*)
-		not_ok "PGHOST is a unix socket directory or a loopback address" "PGHOST=$PGHOST"
-		finish
-		;;
-esac
-if [[ ! -x $pgbouncer_bin ]]; then
-	not_ok "pgbouncer is installed ($pgbouncer_bin; tools/setup.sh installs it)"
-	finish
-fi
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-	not_ok "node and npm are installed (tools/setup.sh installs them)"
-	finish
-fi
-
-# /tmp keeps the socket path short; owned by the OS user pgbouncer runs as.
-work=$(mktemp -d /tmp/ro_soak.XXXXXX)
-[[ $(id -u) -eq 0 ]] && chown "$RO_PG_OSUSER": "$work"
-
-# q SQL -- one value (or rows) from our database, as superuser, directly.
-q() {
-	psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "$1" 2>"$work/err"
-}
+pgbouncer_require
+require_node_npm
+scratch_workdir ro_soak
 
 # ---------------------------------------------------------------------------
 # 1. Database, fixture, application role
 # ---------------------------------------------------------------------------
 
-if psql -X -q -At -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname = '$role'" 2>/dev/null | grep -q 1; then
-	not_ok "role $role does not exist yet (left over by another run?)"
-	finish
-fi
-if createdb "$db" 2>"$work/err" &&
-	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c 'CREATE EXTENSION reseller_onboarding' 2>>"$work/err" >/dev/null &&
-	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE $role LOGIN" 2>>"$work/err" >/dev/null; then
-	role_created=1
-	ok "database $db with the extension, login role $role"
-else
-	not_ok "database $db with the extension, login role $role" "$(cat "$work/err")"
-	finish
-fi
+scratch_db_and_role
+ok "database $db with the extension, login role $role"
 
 # Everything through the functions: accounts, CSP and ACCOUNT users and SIMs
 # as the system actor; customers, customer users and assignments as the
@@ -284,43 +199,9 @@ postmaster_started=$(q "SELECT pg_postmaster_start_time()")
 # 2. pgbouncer
 # ---------------------------------------------------------------------------
 
-cat >"$work/userlist.txt" <<EOF
-"$role" ""
-EOF
-cat >"$work/pgbouncer.ini" <<EOF
-[databases]
-soak = host=$PGHOST port=$PGPORT dbname=$db user=$role pool_size=$pool_size
-[pgbouncer]
-listen_addr =
-listen_port = 6432
-unix_socket_dir = $work
-auth_type = trust
-auth_file = $work/userlist.txt
-pool_mode = transaction
-default_pool_size = $pool_size
-min_pool_size = 0
-reserve_pool_size = 0
-max_client_conn = 200
-server_reset_query = DISCARD ALL
-server_check_delay = 30
-logfile = $work/pgbouncer.log
-pidfile = $work/pgbouncer.pid
-log_connections = 0
-log_disconnections = 0
-EOF
-[[ $(id -u) -eq 0 ]] && chown -R "$RO_PG_OSUSER": "$work"
-if as_pg "$pgbouncer_bin" -d -q "$work/pgbouncer.ini" >"$work/start.log" 2>&1; then
-	for _ in $(seq 1 100); do
-		[[ -S $work/.s.PGSQL.6432 ]] && break
-		sleep 0.1
-	done
-fi
-if [[ -S $work/.s.PGSQL.6432 ]]; then
-	ok "pgbouncer $("$pgbouncer_bin" --version | head -n1 | awk '{ print $2 }') started: pool_mode = transaction, pool_size $pool_size"
-else
-	not_ok "pgbouncer started" "$(cat "$work/start.log" "$work/pgbouncer.log" 2>/dev/null | tail -n 10)"
-	finish
-fi
+pgbouncer_start soak "$pool_size" "max_client_conn = 200" "min_pool_size = 0" "reserve_pool_size = 0" \
+	"server_check_delay = 30" "log_connections = 0" "log_disconnections = 0"
+ok "pgbouncer $("$pgbouncer_bin" --version | head -n1 | awk '{ print $2 }') started: pool_mode = transaction, pool_size $pool_size"
 
 # ---------------------------------------------------------------------------
 # 3. The clients
@@ -336,15 +217,9 @@ if [[ -n $want_pg && $have_pg == "$want_pg" ]]; then
 	modules=$repo/examples/node/node_modules
 	ok "node-postgres $have_pg from examples/node/node_modules (the version of its package-lock.json)"
 else
-	mkdir -p "$work/npm"
-	cp "$repo/examples/node/package.json" "$repo/examples/node/package-lock.json" "$work/npm/"
-	if (cd "$work/npm" && npm ci --no-audit --no-fund --loglevel=error) >"$work/npm.log" 2>&1; then
-		modules=$work/npm/node_modules
-		ok "node-postgres $want_pg installed by npm ci from examples/node/package-lock.json"
-	else
-		not_ok "npm ci of examples/node/package-lock.json" "$(tail -n 10 "$work/npm.log")"
-		finish
-	fi
+	scratch_npm_ci "$repo/examples/node" "$work/npm"
+	modules=$work/npm/node_modules
+	ok "node-postgres $want_pg installed by npm ci from examples/node/package-lock.json"
 fi
 
 echo "# $n_clients clients for $seconds s, seed $seed (RO_SOAK_SEED)"
@@ -356,7 +231,6 @@ NODE_PATH=$modules PGDATABASE=$db SOAK_MONITOR_USER=$superuser PGUSER=$role \
 node_pid=$!
 wait "$node_pid"
 node_rc=$?
-node_pid=
 cat "$work/clients.out"
 passed=$((passed + $(grep -c '^ok - ' "$work/clients.out")))
 failed=$((failed + $(grep -c '^not ok - ' "$work/clients.out")))
@@ -436,70 +310,55 @@ else
 	done <"$work/audit.out"
 fi
 
-# invariant NAME SQL -- SQL returns the offending rows, as text; none is ok.
-invariant() {
-	local name=$1 sql=$2 out n
-	if ! out=$(q "$sql"); then
-		not_ok "$name" "$(cat "$work/err")"
-		return
-	fi
-	n=$(grep -c . <<<"$out")
-	if ((n == 0)); then
-		ok "$name"
-	else
-		not_ok "$name ($n offending)" "$(head -n 5 <<<"$out")"
-	fi
-}
-
-invariant "every SIM on a customer is on a customer of its own account" \
+check_no_rows "every SIM on a customer is on a customer of its own account" \
 	"SELECT s.iccid || ' of account ' || s.account_id || ' on customer ' || s.customer_id || ' of ' || coalesce(c.account_id::text, 'no account')
 	   FROM cmp.sim_card s LEFT JOIN cmp.customer c ON c.customer_id = s.customer_id
 	  WHERE s.customer_id IS NOT NULL AND c.account_id IS DISTINCT FROM s.account_id"
-invariant "no SIM on a TERMINATED customer" \
+check_no_rows "no SIM on a TERMINATED customer" \
 	"SELECT s.iccid || ' on ' || s.customer_id FROM cmp.sim_card s JOIN cmp.customer c USING (customer_id)
 	  WHERE c.status = 'TERMINATED'"
-invariant "each SIM's last row of sim_assignment_history_data names its current customer (or, with no rows, it has none)" \
+check_no_rows "each SIM's last row of sim_assignment_history_data names its current customer (or, with no rows, it has none)" \
 	"SELECT s.iccid || ': on ' || coalesce(s.customer_id::text, 'none') || ', history says ' || coalesce(h.to_customer_id::text, 'none')
 	   FROM cmp.sim_card s
 	   LEFT JOIN LATERAL (SELECT to_customer_id FROM cmp.sim_assignment_history_data x
 	                       WHERE x.iccid = s.iccid ORDER BY history_id DESC LIMIT 1) h ON true
 	  WHERE h.to_customer_id IS DISTINCT FROM s.customer_id"
-invariant "each SIM's assignment history is a chain (from = the previous row's to, the first from the account)" \
+check_no_rows "each SIM's assignment history is a chain (from = the previous row's to, the first from the account)" \
 	"SELECT iccid || ' row ' || history_id || ': from ' || coalesce(from_customer_id::text, 'none') || ', previous to ' || coalesce(prev::text, 'none')
 	   FROM (SELECT iccid, history_id, from_customer_id,
 	                lag(to_customer_id) OVER (PARTITION BY iccid ORDER BY history_id) AS prev
 	           FROM cmp.sim_assignment_history_data) h
 	  WHERE from_customer_id IS DISTINCT FROM prev"
-invariant "each customer's status history is a chain: first from NULL, each from = the previous to" \
+check_no_rows "each customer's status history is a chain: first from NULL, each from = the previous to" \
 	"SELECT customer_id || ' row ' || history_id || ': from ' || coalesce(from_status, 'NULL') || ', previous to ' || coalesce(prev, 'NULL')
 	   FROM (SELECT customer_id, history_id, from_status,
 	                lag(to_status) OVER (PARTITION BY customer_id ORDER BY history_id) AS prev
 	           FROM cmp.customer_status_history) h
 	  WHERE from_status IS DISTINCT FROM prev"
-invariant "each customer's last status history row is its current status" \
+check_no_rows "each customer's last status history row is its current status" \
 	"SELECT c.customer_id || ' is ' || c.status || ', history ends with ' || coalesce(h.to_status, 'no row')
 	   FROM cmp.customer c
 	   LEFT JOIN LATERAL (SELECT to_status FROM cmp.customer_status_history x
 	                       WHERE x.customer_id = c.customer_id ORDER BY history_id DESC LIMIT 1) h ON true
 	  WHERE h.to_status IS DISTINCT FROM c.status"
-invariant "(account_id, customer_number) is unique, and no number is beyond the account's last_customer_number" \
+check_no_rows "(account_id, customer_number) is unique, and no number is beyond the account's last_customer_number" \
 	"SELECT c.account_id || '/' || c.customer_number || ' x' || count(*)
 	   FROM cmp.customer c JOIN cmp.account a USING (account_id)
 	  GROUP BY c.account_id, c.customer_number, a.last_customer_number
 	 HAVING count(*) > 1 OR c.customer_number > a.last_customer_number"
-invariant "every ACTIVE or SUSPENDED customer has an admin user" \
+check_no_rows "every ACTIVE or SUSPENDED customer has an admin user" \
 	"SELECT customer_id || ' ' || status FROM cmp.customer
 	  WHERE status IN ('ACTIVE', 'SUSPENDED') AND admin_user_id IS NULL"
-invariant "the admin user of every ACTIVE or SUSPENDED customer is a CUSTOMER admin of its account assigned to it" \
+check_no_rows "the admin user of every ACTIVE or SUSPENDED customer is a CUSTOMER admin of its account assigned to it" \
 	"SELECT c.customer_id || ' ' || c.status || ': admin ' || c.admin_user_id || coalesce(' ' || u.context_level || ' admin=' || u.is_admin, ' missing')
 	   FROM cmp.customer c LEFT JOIN cmp.app_user_data u ON u.user_id = c.admin_user_id
 	  WHERE c.status IN ('ACTIVE', 'SUSPENDED')
 	    AND (u.user_id IS NULL OR u.context_level <> 'CUSTOMER' OR NOT u.is_admin OR u.account_id <> c.account_id
 	         OR NOT EXISTS (SELECT 1 FROM cmp.user_customer uc WHERE uc.user_id = u.user_id AND uc.customer_id = c.customer_id))"
-invariant "every CUSTOMER user is assigned to at least one customer" \
+check_no_rows "every CUSTOMER user is assigned to at least one customer" \
 	"SELECT u.user_id || ' ' || u.login FROM cmp.app_user_data u
 	  WHERE u.context_level = 'CUSTOMER' AND NOT EXISTS (SELECT 1 FROM cmp.user_customer uc WHERE uc.user_id = u.user_id)"
-invariant "every user-customer pair is within one account (user, customer and pair)" \
+check_no_rows "every user-customer pair is within one account (user, customer and pair)" \
 	"SELECT uc.user_id || '-' || uc.customer_id || ': pair ' || uc.account_id || ', user ' || coalesce(u.account_id::text, '?') || ', customer ' || coalesce(c.account_id::text, '?')
 	   FROM cmp.user_customer uc
 	   LEFT JOIN cmp.app_user_data u ON u.user_id = uc.user_id

@@ -20,85 +20,24 @@
 # Bounded: npm ci up to 180 s (from the npm cache when it is warm), the
 # checks up to 120 s.  RO_KEEP=1 keeps the database, the role and the work
 # directory.  Run by tools/test.sh.
-set -uo pipefail
-export LC_ALL=C
-export PGUSER=${PGUSER:-postgres}
-: "${PGHOST:?PGHOST must point at the test cluster}"
-: "${PGPORT:?PGPORT must be set}"
-
 repo=${RO_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+# shellcheck source=test/suites/lib/scratch.sh
+source "$repo/test/suites/lib/scratch.sh"
+
 db=ro_tokens_$$
 role=ro_tokens_app_$$
 started=$(date +%s)
 
-passed=0
-failed=0
-work=""
-role_created=0
-db_created=0
-
-# shellcheck source=test/suites/lib/report.sh
-source "$repo/test/suites/lib/report.sh"
-
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-	if [[ -n ${RO_KEEP:-} ]]; then
-		echo "# RO_KEEP: database $db, role $role and $work kept" >&2
-		return
-	fi
-	if ((db_created)); then
-		psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
-	fi
-	if ((role_created)); then
-		psql -X -q -d postgres -c "DROP ROLE IF EXISTS $role" >/dev/null 2>&1
-	fi
-	[[ -n $work && -d $work ]] && rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-finish() {
-	echo "# runtime: $(($(date +%s) - started)) s"
-	echo "$passed passed, $failed failed"
-	((failed == 0)) || exit 1
-	exit 0
-}
-
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-	not_ok "node and npm are installed (tools/setup.sh installs them)"
-	finish
-fi
-
-work=$(mktemp -d /tmp/ro_tokens.XXXXXX)
-chmod 755 "$work"
+require_node_npm
+scratch_workdir ro_tokens
 
 # ---------------------------------------------------------------------------
 # database, fixture, application role
 # ---------------------------------------------------------------------------
 
-if psql -X -q -At -d postgres -c "SELECT 1 FROM pg_roles WHERE rolname = '$role'" 2>/dev/null | grep -q 1; then
-	not_ok "role $role does not exist yet (left over by another run?)"
-	finish
-fi
-if createdb "$db" 2>"$work/err"; then
-	db_created=1
-else
-	not_ok "database $db created" "$(cat "$work/err")"
-	finish
-fi
-if ! psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c 'CREATE EXTENSION reseller_onboarding' >/dev/null 2>"$work/err"; then
-	not_ok "CREATE EXTENSION reseller_onboarding" "$(cat "$work/err")"
-	finish
-fi
+scratch_db_and_role
 if [[ $(psql -X -q -At -d "$db" -c "SELECT to_regprocedure('cmp.set_actor_token(text, boolean)') IS NOT NULL" 2>&1) != t ]]; then
 	not_ok "the extension has cmp.set_actor_token(text, boolean) (SPEC §12)"
-	finish
-fi
-if psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE ROLE $role LOGIN" >/dev/null 2>"$work/err"; then
-	role_created=1
-else
-	not_ok "login role $role created" "$(cat "$work/err")"
 	finish
 fi
 
@@ -153,14 +92,7 @@ check_eq "the application role may execute set_actor_token and neither set_actor
 # the checks
 # ---------------------------------------------------------------------------
 
-mkdir "$work/app"
-cp "$repo/test/suites/tokens/package.json" "$repo/test/suites/tokens/package-lock.json" \
-	"$repo/test/suites/tokens/tokens.js" "$work/app/"
-if ! (cd "$work/app" && timeout 180 npm ci --prefer-offline --no-audit --no-fund --loglevel=error) \
-	>"$work/npm.log" 2>&1; then
-	not_ok "npm ci of test/suites/tokens (package-lock.json)" "$(tail -20 "$work/npm.log")"
-	finish
-fi
+scratch_npm_ci "$repo/test/suites/tokens" "$work/app"
 
 (cd "$work/app" && PGDATABASE=$db APP_ROLE=$role FIXTURE=$(cat "$work/fixture.json") \
 	timeout 120 node tokens.js) >"$work/node.out" 2>&1
