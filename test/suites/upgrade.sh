@@ -225,12 +225,21 @@ else
 	head -40 "$work/catalog.diff" "$work/catalog.fresh" | sed 's/^/#   /'
 fi
 
-rows_v10_columns up >"$work/rows.after"
+rows_v10_columns up >"$work/rows.all"
+# the tables 1.0 had, and those 1.1 added (which start empty: md5 of '')
+awk 'NR == FNR { had[$1] = 1; next } ($1 in had)' "$work/rows.before" "$work/rows.all" >"$work/rows.after"
+awk 'NR == FNR { had[$1] = 1; next } !($1 in had)' "$work/rows.before" "$work/rows.all" >"$work/rows.new"
 if diff -u "$work/rows.before" "$work/rows.after" >"$work/rows.diff"; then
 	check 0 "every table's rows are unchanged by the update ($(wc -l <"$work/rows.after") tables)"
 else
 	check 1 "every table's rows are unchanged by the update"
 	sed 's/^/#   /' "$work/rows.diff" | head -20
+fi
+if [[ -s $work/rows.new ]] && ! grep -qv ' d41d8cd98f00b204e9800998ecf8427e$' "$work/rows.new"; then
+	check 0 "the tables the update adds start empty ($(cut -d' ' -f1 "$work/rows.new" | tr '\n' ' '))"
+else
+	check 1 "the tables the update adds start empty"
+	sed 's/^/#   /' "$work/rows.new"
 fi
 stale=$(q -d up -At -c "SELECT count(*) FROM cmp.app_user WHERE db_role IS NOT NULL AND db_role_oid IS DISTINCT FROM (SELECT oid FROM pg_roles WHERE rolname = db_role)")
 check "$([[ $stale == 0 ]] && echo 0 || echo 1)" "the update bound the existing db_role mapping to its role's OID"
