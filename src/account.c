@@ -53,6 +53,7 @@ create_account(PG_FUNCTION_ARGS)
 	if (strcmp(type, "STANDARD") != 0 && strcmp(type, "RESELLER") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("account_type"),
 				 errmsg("invalid account_type \"%s\"", type),
 				 errhint("Use STANDARD or RESELLER.")));
 	reseller = strcmp(type, "RESELLER") == 0;
@@ -67,17 +68,20 @@ create_account(PG_FUNCTION_ARGS)
 	if (!reseller && has_profile_arg)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errrule("reseller_profile_required"),
 				 errmsg("a standard account has no reseller profile"),
 				 errhint("Leave customer_invoice_creation, customer_invoice_type and customer_billing_cycle_day NULL, or create a RESELLER account.")));
 	if (invoice_type != NULL && strcmp(invoice_type, "RAW") != 0 &&
 		strcmp(invoice_type, "PDF") != 0 && strcmp(invoice_type, "BOTH") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("customer_invoice_type"),
 				 errmsg("invalid customer_invoice_type \"%s\"", invoice_type),
 				 errhint("Use RAW, PDF or BOTH.")));
 	if (!PG_ARGISNULL(5) && (PG_GETARG_INT32(5) < 1 || PG_GETARG_INT32(5) > 28))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("customer_billing_cycle_day"),
 				 errmsg("customer_billing_cycle_day %d is out of range", PG_GETARG_INT32(5)),
 				 errhint("Use a day from 1 to 28.")));
 

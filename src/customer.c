@@ -553,6 +553,7 @@ create_customer(PG_FUNCTION_ARGS)
 	if (strcmp(status, "DRAFT") != 0 && strcmp(status, "ACTIVE") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("status"),
 				 errrule("customer_created_draft_or_active"),
 				 errmsg("a customer cannot be created with status \"%s\"", status),
 				 errhint("Create it DRAFT or ACTIVE.")));
@@ -571,11 +572,13 @@ create_customer(PG_FUNCTION_ARGS)
 		if (admin_login == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errrule("customer_activation_needs_admin"),
 					 errmsg("an ACTIVE customer needs an admin user"),
 					 errhint("Pass admin_login and admin_email, or create the customer as DRAFT.")));
 		if (strcmp(v[F_BILLABLE], "true") == 0 && MISSING_ADDRESS(v))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errrule("billable_customer_needs_address"),
 					 errmsg("an ACTIVE billable customer needs a complete address"),
 					 errdetail("Missing: %s.", MISSING_ADDRESS(v)),
 					 errhint("Give country, city, street and zip_code, or create the customer as DRAFT.")));
@@ -687,6 +690,7 @@ JsonFieldValue(const CustomerField *f, JsonbValue *jv)
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errfield(f->name),
 			 errmsg("%s must be a JSON %s or null", f->name,
 					f->kind == 't' ? "string" : f->kind == 'n' ? "number" : "boolean"),
 			 errdetail("The value given is a JSON %s.",
@@ -726,6 +730,7 @@ update_customer(PG_FUNCTION_ARGS)
 	if (!JB_ROOT_IS_OBJECT(changes))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("changes"),
 				 errmsg("changes must be a JSON object"),
 				 errhint("Pass an object such as {\"city\": \"Vienna\"}.")));
 
@@ -748,6 +753,7 @@ update_customer(PG_FUNCTION_ARGS)
 				if (strcmp(immutable_fields[i], key) == 0)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errfield(key),
 							 errmsg("field \"%s\" cannot be changed", key),
 							 strcmp(key, "status") == 0 ?
 							 errhint("Use cmp.set_customer_status() to change the status.") : 0));
@@ -764,6 +770,7 @@ update_customer(PG_FUNCTION_ARGS)
 		if (v[f] == NULL && (f == F_NAME || f == F_BILLABLE))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errfield(fields[f].name),
 					 errmsg("%s must not be null", fields[f].name)));
 		if (v[f])
 			CheckField(&fields[f], v[f]);
@@ -808,6 +815,7 @@ update_customer(PG_FUNCTION_ARGS)
 	if (billable && strcmp(lc.account_type, "RESELLER") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errrule("billable_needs_reseller_account"),
 				 errmsg("a billable customer needs a RESELLER account"),
 				 errdetail("Account %lld is a %s account.", (long long) lc.account_id, lc.account_type)));
 	CheckRevenuePair(v[F_REVENUE], v[F_CURRENCY]);

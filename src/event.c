@@ -115,7 +115,9 @@ event_commit(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
-		elog(ERROR, "cmp.event_commit must be an AFTER ... FOR EACH ROW trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cmp.event_commit() must be called as an AFTER ... FOR EACH ROW trigger")));
 	order_lock = get_relname_relid("event_commit_order",
 								   RelationGetNamespace(td->tg_relation));
 	if (!OidIsValid(order_lock))
@@ -242,6 +244,7 @@ read_events(PG_FUNCTION_ARGS)
 	if (max_events < 1 || max_events > MAX_EVENTS_PER_READ)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("max_events"),
 				 errmsg("max_events must be between 1 and %d", MAX_EVENTS_PER_READ),
 				 errdetail("max_events is %d.", max_events)));
 
@@ -277,6 +280,7 @@ ack_events(PG_FUNCTION_ARGS)
 	if (up_to < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("up_to_event_id"),
 				 errmsg("up_to_event_id must not be negative"),
 				 errdetail("up_to_event_id is %lld.", (long long) up_to)));
 
@@ -297,6 +301,7 @@ ack_events(PG_FUNCTION_ARGS)
 	if (up_to > SpiGetInt64(0, 1, NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("up_to_event_id"),
 				 errmsg("event %lld has not been committed", (long long) up_to),
 				 errdetail("A consumer acknowledges only events it can have read."),
 				 errhint("Pass the event_id of the last event cmp.read_events returned.")));
@@ -325,9 +330,18 @@ purge_events(PG_FUNCTION_ARGS)
 	RuleRequire(&mine, "purge_events");
 	RequireNotNull(fcinfo, 0, "older_than");
 	older_than = PG_GETARG_INTERVAL_P(0);
+	/* at most 1,000 years back, so that now() - older_than cannot overflow */
+	if (older_than->month > 12 * 1000 || older_than->day > 366 * 1000 ||
+		older_than->time > (int64) 366 * 1000 * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("older_than"),
+				 errmsg("older_than is out of range"),
+				 errhint("Pass an interval of at most 1000 years.")));
 	if (older_than->time < 0 || older_than->day < 0 || older_than->month < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("older_than"),
 				 errmsg("older_than must not be negative"),
 				 errhint("Pass an interval such as '90 days'.")));
 

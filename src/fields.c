@@ -12,6 +12,9 @@
  */
 #include "reseller_onboarding.h"
 
+#include "catalog/namespace.h"
+#include "utils/lsyscache.h"
+
 /* (function, argument) -> table.column; function NULL: any function */
 static const struct
 {
@@ -25,6 +28,8 @@ static const struct
 	{"create_customer", "admin_email", "app_user", "email"},
 	{"create_customer", "admin_full_name", "app_user", "full_name"},
 	{"create_customer", "account_id", "customer", "account_id"},
+	{"create_customer", "login", "app_user", "login"},		/* the admin user's */
+	{"create_customer", "email", "app_user", "email"},
 	{"import_customers", "customers", "customer", NULL},
 	{"create_customer_user", "customer_ids", "user_customer", "customer_id"},
 	{"assign_user_to_customers", "customer_ids", "user_customer", "customer_id"},
@@ -91,6 +96,24 @@ FieldsOperation(const char *operation)
 	current_operation = operation;
 }
 
+/*
+ * Is there such a column?  Asked while an error is being built, so it must
+ * not fail: a catalog lookup by name in the syscache does not.
+ */
+static bool
+ColumnExists(const char *table, const char *column)
+{
+	Oid			nsp = get_namespace_oid("cmp", true);
+	Oid			rel;
+
+	if (!OidIsValid(nsp))
+		return false;
+	rel = get_relname_relid(table, nsp);
+	if (!OidIsValid(rel))
+		rel = get_relname_relid(psprintf("%s_data", table), nsp);	/* behind a view */
+	return OidIsValid(rel) && get_attnum(rel, column) != InvalidAttrNumber;
+}
+
 int
 errfield(const char *argument)
 {
@@ -118,7 +141,8 @@ errfield(const char *argument)
 		table = "app_user";		/* set_actor and friends: a user */
 	err_generic_string(PG_DIAG_SCHEMA_NAME, "cmp");
 	err_generic_string(PG_DIAG_TABLE_NAME, table);
-	if (column)
+	/* an argument that is no column of the table (changes, count) names none */
+	if (column && ColumnExists(table, column))
 		err_generic_string(PG_DIAG_COLUMN_NAME, column);
 	return 0;
 }

@@ -344,6 +344,7 @@ import_customers(PG_FUNCTION_ARGS)
 	if (!JsonContainerIsArray(&customers->root) || JsonContainerIsScalar(&customers->root))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("customers"),
 				 errmsg("customers must be a JSON array"),
 				 errhint("Pass an array of objects whose keys are create_customer's argument names.")));
 	n = JsonContainerSize(&customers->root);

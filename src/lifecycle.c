@@ -112,6 +112,7 @@ set_customer_status(PG_FUNCTION_ARGS)
 	if (!IsCustomerStatus(status))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("status"),
 				 errmsg("invalid customer status \"%s\"", status),
 				 errhint("Use DRAFT, ACTIVE, SUSPENDED or TERMINATED.")));
 

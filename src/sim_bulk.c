@@ -96,6 +96,7 @@ RangeBound(FunctionCallInfo fcinfo, int argno, const char *name)
 	if (i < len || len < 19)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield(name),
 				 errmsg("invalid %s \"%s\"", name, v),
 				 errdetail("A bound of an ICCID range has 19 or 20 digits.")));
 	return v;
@@ -215,12 +216,14 @@ assign_free_sims(PG_FUNCTION_ARGS)
 	if (count < 1 || count > MAX_FREE_SIMS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("count"),
 				 errmsg("count must be between 1 and %d", MAX_FREE_SIMS),
 				 errdetail("count is %d.", count)));
 	prefix = ArgText(fcinfo, 2, "iccid_prefix", false, 20);
 	if (prefix && strspn(prefix, "0123456789") != strlen(prefix))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("iccid_prefix"),
 				 errmsg("invalid iccid_prefix \"%s\"", prefix),
 				 errdetail("An ICCID prefix has digits only.")));
 

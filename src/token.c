@@ -482,22 +482,26 @@ add_identity_key(PG_FUNCTION_ARGS)
 		strcmp(algorithm, "ES256") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("algorithm"),
 				 errmsg("invalid algorithm \"%s\"", algorithm),
 				 errhint("Use HS256, RS256 or ES256.")));
 	if (strlen(material) > TOKEN_MAX_BYTES)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("key"),
 				 errmsg("key is longer than %d bytes", TOKEN_MAX_BYTES)));
 	problem = KeyProblem(algorithm, material);
 	if (problem)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("key"),
 				 errmsg("invalid %s key", algorithm),
 				 errdetail("The key does not fit: %s.", problem)));
 	if (!PG_ARGISNULL(5) &&
 		PG_GETARG_TIMESTAMPTZ(5) <= GetCurrentTransactionStartTimestamp())
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("valid_until"),
 				 errmsg("valid_until must be in the future")));
 
 	if (SPI_connect() != SPI_OK_CONNECT)

@@ -53,10 +53,12 @@ UserCheckNew(const char *login, const char *email, const char *db_role)
 	if (strpbrk(login, " \t\r\n") != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("login"),
 				 errmsg("login \"%s\" contains whitespace", login)));
 	if (!EmailIsValid(email))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("email"),
 				 errmsg("invalid email address \"%s\"", email),
 				 errhint("An email address looks like name@example.com.")));
 	arg = CStringGetTextDatum(login);
@@ -82,11 +84,13 @@ UserCheckNew(const char *login, const char *email, const char *db_role)
 		if (!OidIsValid(roleid))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errfield("db_role"),
 					 errmsg("role \"%s\" does not exist", db_role),
 					 errhint("Create the database role first, or leave db_role NULL.")));
 		if (superuser_arg(roleid))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errfield("db_role"),
 					 errmsg("role \"%s\" is a superuser", db_role),
 					 errdetail("A superuser with no actor set is the system actor; a mapping would never apply.")));
 		namestrcpy(&role, db_role);
@@ -201,6 +205,7 @@ create_user(PG_FUNCTION_ARGS)
 	if (strcmp(level, "CSP") != 0 && strcmp(level, "ACCOUNT") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("context_level"),
 				 errmsg("invalid context_level \"%s\"", level),
 				 errhint("Use CSP or ACCOUNT.")));
 
@@ -320,16 +325,19 @@ ArgIdArray(FunctionCallInfo fcinfo, int argno, const char *name, int *n)
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield(name),
 				 errmsg("%s must be a one-dimensional array", name)));
 	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, &count);
 	if (count == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield(name),
 				 errmsg("%s must name at least one customer", name)));
 	for (i = 0; i < count; i++)
 		if (nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errfield(name),
 					 errmsg("%s must not contain NULL elements", name),
 					 errdetail("Element %d is NULL.", i + 1)));
 	qsort(elems, count, sizeof(Datum), CompareIds);
@@ -599,11 +607,13 @@ ChangeAssignments(FunctionCallInfo fcinfo, bool assign)
 	if (strcmp(level, "CUSTOMER") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("user_id"),
 				 errmsg("user %lld is not a customer user", (long long) user_id),
 				 errdetail("Only CUSTOMER-level users are assigned to customers.")));
 	if (account_id != user_account)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errrule("customer_user_one_account"),
 				 errmsg("user %lld belongs to another account", (long long) user_id),
 				 errdetail("A customer user can only be assigned to customers of its own account.")));
 
@@ -695,6 +705,7 @@ set_user_status(PG_FUNCTION_ARGS)
 	if (strcmp(status, "ACTIVE") != 0 && strcmp(status, "LOCKED") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("status"),
 				 errmsg("invalid user status \"%s\"", status),
 				 errhint("Use ACTIVE or LOCKED.")));
 
