@@ -759,6 +759,7 @@ update_customer(PG_FUNCTION_ARGS)
 							 errhint("Use cmp.set_customer_status() to change the status.") : 0));
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errfield("changes"),
 					 errmsg("unknown field \"%s\"", key),
 					 errhint("Fields that can be changed: name, external_customer_number, description, country, state, zip_code, city, street, phone, homepage, linkedin, estimated_annual_revenue, revenue_currency, billable.")));
 		}

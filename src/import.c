@@ -351,6 +351,7 @@ import_customers(PG_FUNCTION_ARGS)
 	if (n > MAX_IMPORT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("customers"),
 				 errmsg("customers has %d elements, more than %d", n, MAX_IMPORT),
 				 errhint("Import in batches.")));
 

@@ -38,8 +38,16 @@ static KeptPlan release_sims = {
 	" history AS ("
 	"   INSERT INTO cmp.sim_assignment_history_data (iccid, account_id, from_customer_id, to_customer_id, changed_by)"
 	"   SELECT m.iccid, m.account_id, $1, NULL, $2 FROM moved m)"
-	" SELECT pg_catalog.jsonb_build_object('released_iccids',"
-	"        COALESCE(pg_catalog.jsonb_agg(m.iccid ORDER BY m.iccid COLLATE \"C\"), '[]'))"
+	" SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
+	"           'released_iccids', CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.<=) 10000 THEN"
+	"              (SELECT COALESCE(pg_catalog.jsonb_agg(x.iccid ORDER BY x.iccid COLLATE \"C\"), '[]')"
+	"                 FROM (SELECT m2.iccid FROM moved m2 ORDER BY m2.iccid COLLATE \"C\" LIMIT 10000) x) END,"
+	"           'released_count', CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 10000"
+	"              THEN pg_catalog.count(*) END,"
+	"           'first_iccid', CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 10000"
+	"              THEN pg_catalog.min(m.iccid COLLATE \"C\") END,"
+	"           'last_iccid', CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 10000"
+	"              THEN pg_catalog.max(m.iccid COLLATE \"C\") END))"
 	"   FROM moved m",
 	2, {INT8OID, INT8OID}
 };

@@ -129,15 +129,24 @@ extern int64 SimTarget(const Actor *actor, int64 customer_id);
 
 /*
  * What a moving statement returns: how many SIMs moved, for the event of
- * the call their ICCIDs in order and the customers they came from, and that
- * customer if they all came from one.
+ * the call their ICCIDs in order (at most 10,000 of them; beyond, the
+ * first and last ICCID instead, and the history rows are the full record)
+ * and the customers they came from, and that customer if they all came
+ * from one.  The list is a top-N of the moved rows, so its memory is
+ * bounded whatever the call's size.
  */
 #define MOVED_SUMMARY \
 	" SELECT pg_catalog.count(*)," \
-	"        pg_catalog.jsonb_build_object(" \
-	"           'iccids', COALESCE(pg_catalog.jsonb_agg(m.iccid ORDER BY m.iccid COLLATE \"C\"), '[]')," \
+	"        pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(" \
+	"           'iccids', CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.<=) 10000 THEN" \
+	"              (SELECT COALESCE(pg_catalog.jsonb_agg(x.iccid ORDER BY x.iccid COLLATE \"C\"), '[]')" \
+	"                 FROM (SELECT m2.iccid FROM moved m2 ORDER BY m2.iccid COLLATE \"C\" LIMIT 10000) x) END," \
+	"           'first_iccid', CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 10000" \
+	"              THEN pg_catalog.min(m.iccid COLLATE \"C\") END," \
+	"           'last_iccid', CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 10000" \
+	"              THEN pg_catalog.max(m.iccid COLLATE \"C\") END," \
 	"           'from_customer_ids', COALESCE(pg_catalog.jsonb_agg(DISTINCT m.from_customer_id)" \
-	"                                   FILTER (WHERE m.from_customer_id IS NOT NULL), '[]'))," \
+	"                                   FILTER (WHERE m.from_customer_id IS NOT NULL), '[]')))," \
 	"        CASE WHEN pg_catalog.count(DISTINCT m.from_customer_id) OPERATOR(pg_catalog.=) 1" \
 	"             THEN pg_catalog.min(m.from_customer_id) END" \
 	"   FROM moved m"

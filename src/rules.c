@@ -241,6 +241,7 @@ actor_can(PG_FUNCTION_ARGS)
 	if (r == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errfield("operation"),
 				 errmsg("unknown operation \"%s\"", operation),
 				 errhint("Name a changing function of schema cmp, e.g. create_customer.")));
 	if (!KindAllows(&mine, r))

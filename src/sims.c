@@ -38,8 +38,14 @@ static KeptPlan insert_sims = {
 	"     FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3))"
 	"          AS n(iccid, imsi, msisdn)"
 	"   RETURNING iccid)"
-	" SELECT pg_catalog.count(*), pg_catalog.jsonb_build_object('iccids',"
-	"        COALESCE(pg_catalog.jsonb_agg(a.iccid ORDER BY a.iccid COLLATE \"C\"), '[]'))"
+	" SELECT pg_catalog.count(*), pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
+	"           'iccids', CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.<=) 10000 THEN"
+	"              (SELECT COALESCE(pg_catalog.jsonb_agg(x.iccid ORDER BY x.iccid COLLATE \"C\"), '[]')"
+	"                 FROM (SELECT a2.iccid FROM added a2 ORDER BY a2.iccid COLLATE \"C\" LIMIT 10000) x) END,"
+	"           'first_iccid', CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 10000"
+	"              THEN pg_catalog.min(a.iccid COLLATE \"C\") END,"
+	"           'last_iccid', CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 10000"
+	"              THEN pg_catalog.max(a.iccid COLLATE \"C\") END))"
 	"   FROM added a",
 	4, {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID}
 };

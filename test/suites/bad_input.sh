@@ -33,6 +33,13 @@
 # a value that does not evaluate) fail too, and so does a server log line
 # about a crash that no call accounts for.
 #
+# The error fields (SPEC §8), read with GET STACKED DIAGNOSTICS by the
+# driver: every refusal with SQLSTATE 22004 or 22023 of a call with one
+# argument bad carries column_name, or, a rule refusal, constraint_name (a
+# rule may span arguments); refusals of a pair given without its other half
+# are left out.  One check, listing the offenders by function and argument.
+# And every column_name reported names a column of cmp.table_name; one check.
+#
 # Run by tools/test.sh with PGHOST/PGPORT/PGUSER and RO_CLUSTER_DIR (the
 # server log is $RO_CLUSTER_DIR/postgres.log); ends with `N passed, M failed`.
 # RO_BAD_INPUT_HEAVY=0 leaves out the million-element calls (a quick run).
@@ -46,6 +53,8 @@ export PGUSER=${PGUSER:-postgres}
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 sqldir=$here/bad_input
+# shellcheck source=test/suites/lib/report.sh
+source "$here/lib/report.sh"
 timeout=${RO_BAD_INPUT_TIMEOUT:-300}
 max_restarts=${RO_BAD_INPUT_MAX_RESTARTS:-30}
 documented=(42501 P0002 22004 22023 23505 55000)	# SPEC §8
@@ -275,6 +284,7 @@ docs_sql=$(printf "'%s'," "${documented[@]}")
 docs_sql="ARRAY[${docs_sql%,}]"
 q "CREATE VIEW bad_input.verdict AS
 	SELECT k.*, r.outcome, r.sqlstate, r.message, r.detail, r.hint, r.context, r.message_length,
+		   r.schema_name, r.table_name, r.column_name, r.constraint_name,
 		   r.result, r.elapsed_ms, r.counts_before, r.counts_after,
 		   r.actor_before, r.actor_after, r.user_before, r.user_after,
 		   CASE
@@ -368,6 +378,89 @@ q "SELECT format('not ok - %s calls of the %s pass not run, from [%s] %s(%s = %s
 		(array_agg(label ORDER BY call_id))[1])
 	  FROM bad_input.verdict WHERE verdict = 'not run' GROUP BY pass ORDER BY min(call_id)"
 echo "ok: $call_ok calls answered with success or a documented SQLSTATE, rows and actor unchanged"
+
+# the error fields (SPEC §8): a refusal of a call with one bad argument names
+# that argument's column (column_name) or, a refusal of a rule, the rule
+# (constraint_name; a rule may span arguments).  Left out: the refusals of a
+# combination of arguments that is no rule of the README (one of a pair
+# given without the other, the bounds of a range), by message.
+# Also left out: the arguments that are stored in no column (a JSON
+# document of changes or customers, a flag, an operation's name, a token),
+# whose refusals name only the table (README "Errors"); still checked
+# below to name schema_name and table_name.
+combination="message LIKE '% go together' OR message LIKE 'invalid ICCID range %'
+	OR (fn, arg) IN (('update_customer', 'changes'), ('import_customers', 'customers'),
+	                 ('import_customers', 'all_or_nothing'), ('actor_can', 'operation'),
+	                 ('set_actor_token', 'token'))"
+one_arg="outcome = 'error' AND sqlstate IN ('22004', '22023') AND argpos > 0"
+read -r fields_checked fields_column fields_rule fields_missing fields_combination < <(q "
+	SELECT count(*) FILTER (WHERE NOT ($combination)),
+		   count(*) FILTER (WHERE NOT ($combination) AND column_name IS NOT NULL),
+		   count(*) FILTER (WHERE NOT ($combination) AND column_name IS NULL AND constraint_name IS NOT NULL),
+		   count(*) FILTER (WHERE NOT ($combination) AND column_name IS NULL AND constraint_name IS NULL),
+		   count(*) FILTER (WHERE $combination)
+	  FROM bad_input.verdict WHERE $one_arg" | tr '|' ' ')
+echo "error fields: $fields_checked refusals (22004/22023) of calls with one bad argument checked:" \
+	"$fields_column with column_name, $fields_rule with constraint_name only," \
+	"$fields_missing with neither; $fields_combination about a combination of arguments left out"
+name="every refusal (22004/22023) of a call with one bad argument carries column_name (or, a rule's, constraint_name)"
+if [[ $fields_missing == 0 ]]; then
+	ok "$name"
+else
+	mapfile -t offenders < <(q "
+		SELECT format('%s(%s): %s of %s refusals (%s), e.g. %s pass, %s = %s: %s %s%s',
+			   fn, arg, count(*) FILTER (WHERE column_name IS NULL AND constraint_name IS NULL), count(*),
+			   string_agg(DISTINCT sqlstate, '/'), min(pass) FILTER (WHERE call_id = first_bad),
+			   arg, min(label) FILTER (WHERE call_id = first_bad), min(sqlstate) FILTER (WHERE call_id = first_bad),
+			   left(min(message) FILTER (WHERE call_id = first_bad), 120),
+			   coalesce(' [table_name ' || min(table_name) FILTER (WHERE call_id = first_bad) || ']', ''))
+		  FROM (SELECT *, min(call_id) FILTER (WHERE column_name IS NULL AND constraint_name IS NULL)
+							  OVER (PARTITION BY fn, arg) AS first_bad
+				  FROM bad_input.verdict WHERE $one_arg AND NOT ($combination)) AS v
+		 WHERE first_bad IS NOT NULL
+		 GROUP BY fn, arg ORDER BY min(first_bad)")
+	not_ok "$name" "$fields_missing carry neither, from ${#offenders[@]} (function, argument) pairs; the first 25:" \
+		"${offenders[@]:0:25}"
+fi
+
+name="the refusals of arguments stored in no column name schema_name cmp and a table_name"
+missing_table=$(q "SELECT count(*) FROM bad_input.verdict WHERE $one_arg AND ($combination)
+	AND (fn, arg) IN (('update_customer', 'changes'), ('import_customers', 'customers'),
+	                  ('import_customers', 'all_or_nothing'), ('actor_can', 'operation'),
+	                  ('set_actor_token', 'token'))
+	AND NOT (message LIKE '% go together' OR message LIKE 'invalid ICCID range %')
+	AND (schema_name IS DISTINCT FROM 'cmp' OR table_name IS NULL)")
+check_eq "$name" 0 "$missing_table" "$(q "SELECT string_agg(DISTINCT format('%s(%s) = %s: %s %s', fn, arg, label, sqlstate, left(message, 80)), E'\n')
+	FROM bad_input.verdict WHERE $one_arg AND ($combination)
+	 AND (fn, arg) IN (('update_customer', 'changes'), ('import_customers', 'customers'),
+	                   ('import_customers', 'all_or_nothing'), ('actor_can', 'operation'),
+	                   ('set_actor_token', 'token'))
+	 AND NOT (message LIKE '% go together' OR message LIKE 'invalid ICCID range %')
+	 AND (schema_name IS DISTINCT FROM 'cmp' OR table_name IS NULL)")"
+
+# ... and the column named is one of cmp.table_name
+read -r named_total named_bad < <(q "
+	SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (
+			SELECT 1 FROM pg_catalog.pg_attribute AS a
+			 WHERE a.attrelid = to_regclass(format('cmp.%I', v.table_name))
+			   AND a.attname = v.column_name AND a.attnum > 0 AND NOT a.attisdropped))
+	  FROM bad_input.verdict AS v WHERE v.outcome = 'error' AND v.column_name IS NOT NULL" | tr '|' ' ')
+name="$named_total refusals name a column_name: each a column of cmp.table_name"
+if [[ $named_bad == 0 ]]; then
+	ok "$name"
+else
+	mapfile -t offenders < <(q "
+		SELECT format('cmp.%s.%s: %s refusals, e.g. %s(%s = %s): %s', v.table_name, v.column_name, count(*),
+			   (array_agg(v.fn ORDER BY v.call_id))[1], (array_agg(v.arg ORDER BY v.call_id))[1],
+			   (array_agg(v.label ORDER BY v.call_id))[1], left((array_agg(v.message ORDER BY v.call_id))[1], 120))
+		  FROM bad_input.verdict AS v
+		 WHERE v.outcome = 'error' AND v.column_name IS NOT NULL
+		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
+							WHERE a.attrelid = to_regclass(format('cmp.%I', v.table_name))
+							  AND a.attname = v.column_name AND a.attnum > 0 AND NOT a.attisdropped)
+		 GROUP BY v.table_name, v.column_name ORDER BY min(v.call_id) LIMIT 25")
+	not_ok "$name" "$named_bad name no such column:" "${offenders[@]}"
+fi
 
 # every table holds what it held before the sweep
 counts_final=$(q "SELECT bad_input.counts()")

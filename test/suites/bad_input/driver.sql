@@ -7,7 +7,8 @@
 --   bad_input.calls    one row per (pass, function, argument, bad value):
 --                      the SQL of a call with that argument bad and every
 --                      other argument valid; argpos 0 is the all-valid call
---   bad_input.results  one row per call run: SQLSTATE, message, counts of
+--   bad_input.results  one row per call run: SQLSTATE, message, the error
+--                      fields (schema, table, column, constraint), counts of
 --                      every cmp table before and after, the actor before
 --                      and after; 'pending' while the call runs, so a call
 --                      that kills the server is known
@@ -97,6 +98,11 @@ CREATE TABLE bad_input.results (
 	detail text,
 	hint text,
 	context text,
+	-- the error fields of SPEC §8 (NULL when not set)
+	schema_name text,
+	table_name text,
+	column_name text,
+	constraint_name text,
 	message_length int,
 	result text,
 	elapsed_ms numeric,
@@ -285,6 +291,10 @@ DECLARE
 	v_detail text;
 	v_hint text;
 	v_context text;
+	v_schema text;
+	v_table text;
+	v_column text;
+	v_constraint text;
 	v_result text;
 	v_counts_before jsonb;
 	v_counts_after jsonb;
@@ -317,7 +327,8 @@ BEGIN
 		EXCEPTION WHEN OTHERS THEN
 			GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT,
 				v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT,
-				v_context = PG_EXCEPTION_CONTEXT;
+				v_context = PG_EXCEPTION_CONTEXT, v_schema = SCHEMA_NAME,
+				v_table = TABLE_NAME, v_column = COLUMN_NAME, v_constraint = CONSTRAINT_NAME;
 		END;
 		v_counts_after := bad_input.counts();
 		v_actor_after := cmp.actor_id()::text;
@@ -332,6 +343,10 @@ BEGIN
 			detail = left(v_detail, 500),
 			hint = left(v_hint, 500),
 			context = left(v_context, 500),
+			schema_name = CASE WHEN v_state = 'BI000' THEN NULL ELSE nullif(v_schema, '') END,
+			table_name = CASE WHEN v_state = 'BI000' THEN NULL ELSE nullif(v_table, '') END,
+			column_name = CASE WHEN v_state = 'BI000' THEN NULL ELSE nullif(v_column, '') END,
+			constraint_name = CASE WHEN v_state = 'BI000' THEN NULL ELSE nullif(v_constraint, '') END,
 			result = left(v_result, 200),
 			elapsed_ms = round((extract(epoch FROM clock_timestamp() - t0) * 1000)::numeric, 1),
 			counts_before = v_counts_before,

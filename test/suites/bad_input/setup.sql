@@ -209,7 +209,62 @@ INSERT INTO bad_input.valid_default (fn, arg, expr) VALUES
 	('assign_sims', 'customer_id', :'ca'),
 	('assign_sims', 'iccids', format('ARRAY[%L, %L]', bad_input.iccid(3), bad_input.iccid(4))),
 	('assign_sims', 'reassign', 'false'),
-	('unassign_sims', 'iccids', format('ARRAY[%L, %L]', bad_input.iccid(1), bad_input.iccid(2)));
+	('unassign_sims', 'iccids', format('ARRAY[%L, %L]', bad_input.iccid(1), bad_input.iccid(2))),
+
+	-- request ids of the creating functions
+	('create_account', 'request_id', '''6f1c2a7e-2b4d-4c9a-9e58-0c1b2d3e4f51'''),
+	('create_user', 'request_id', '''6f1c2a7e-2b4d-4c9a-9e58-0c1b2d3e4f52'''),
+	('create_customer', 'request_id', '''6f1c2a7e-2b4d-4c9a-9e58-0c1b2d3e4f53'''),
+	('create_customer_user', 'request_id', '''6f1c2a7e-2b4d-4c9a-9e58-0c1b2d3e4f54'''),
+
+	-- bulk requests
+	('assign_sim_range', 'customer_id', :'ca'),
+	('assign_sim_range', 'first_iccid', quote_literal(bad_input.iccid(3))),
+	('assign_sim_range', 'last_iccid', quote_literal(bad_input.iccid(4))),
+	('assign_sim_range', 'reassign', 'false'),
+	('assign_free_sims', 'customer_id', :'ca'),
+	('assign_free_sims', 'count', '1'),
+	('assign_free_sims', 'iccid_prefix', '''8949'''),
+	('import_customers', 'customers', format('''[{"account_id": %s, "name": "Imported"}]''', :'a1')),
+	('import_customers', 'all_or_nothing', 'true'),
+	('import_customers', 'request_id', '''6f1c2a7e-2b4d-4c9a-9e58-0c1b2d3e4f55'''),
+
+	-- the change feed (each pass's actor has a consumer bi_feed, see below)
+	('create_event_consumer', 'name', '''bi_new_feed'''),
+	('drop_event_consumer', 'name', '''bi_feed'''),
+	('read_events', 'consumer', '''bi_feed'''),
+	('read_events', 'max_events', '10'),
+	('ack_events', 'consumer', '''bi_feed'''),
+	('ack_events', 'up_to_event_id', '0'),
+	('purge_events', 'older_than', '''30 days'''),
+
+	-- identities
+	('actor_can', 'operation', '''create_customer'''),
+	('actor_can', 'object_id', :'a1'),
+	('add_identity_key', 'key_id', '''bi-new-key'''),
+	('add_identity_key', 'issuer', '''https://idp.example.com'''),
+	('add_identity_key', 'algorithm', '''HS256'''),
+	('add_identity_key', 'key', '''MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY'''),
+	('add_identity_key', 'audience', '''cmp'''),
+	('add_identity_key', 'valid_until', '''2099-01-01 00:00:00+00'''),
+	('revoke_identity_key', 'key_id', '''bi-key'''),
+	('set_actor_token', 'token', '''eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl'''),
+	('set_actor_token', 'is_local', 'true'),
+	('set_actor_by_login', 'login', '''bi_aadm'''),
+	('set_actor_by_login', 'is_local', 'true');
+
+-- the consumers and the key the defaults above name
+SELECT cmp.create_event_consumer('bi_feed');
+SELECT cmp.add_identity_key('bi-key', 'https://idp.example.com', 'HS256',
+	'MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY');
+BEGIN;
+SELECT cmp.set_actor(:aadm);
+SELECT cmp.create_event_consumer('bi_feed');
+COMMIT;
+BEGIN;
+SELECT cmp.set_actor((SELECT id FROM bad_input.fx WHERE key = 'ca_admin'));
+SELECT cmp.create_event_consumer('bi_feed');
+COMMIT;
 
 -- ---------------------------------------------------------------------------
 -- The million-element arrays, built once.
@@ -391,6 +446,21 @@ INSERT INTO bad_input.bad_value (typ, label, expr) VALUES
 	('integer', '29', '29'),
 	('integer', 'max integer', '2147483647'),
 	('integer', 'min integer', '(-2147483647 - 1)');
+
+-- uuid (request ids), timestamptz (valid_until), interval (older_than)
+INSERT INTO bad_input.bad_value (typ, label, expr) VALUES
+	('uuid', 'NULL', 'NULL'),
+	('uuid', 'all zeros', '''00000000-0000-0000-0000-000000000000'''),
+	('uuid', 'all ones', '''ffffffff-ffff-ffff-ffff-ffffffffffff'''),
+	('timestamp with time zone', 'NULL', 'NULL'),
+	('timestamp with time zone', 'the past', '''2000-01-01 00:00:00+00'''),
+	('timestamp with time zone', 'infinity', '''infinity'''),
+	('timestamp with time zone', '-infinity', '''-infinity'''),
+	('interval', 'NULL', 'NULL'),
+	('interval', 'negative', '''-1 day'''),
+	('interval', 'zero', '''0'''),
+	('interval', 'huge', '''178000000 years'''),
+	('interval', 'mixed signs', '''1 month -40 days''');
 
 -- numeric
 INSERT INTO bad_input.bad_value (typ, label, expr) VALUES
