@@ -65,8 +65,8 @@ db=ro_bulk_$$
 role=ro_bulk_app_$$
 started=$(date +%s)
 
-require_example_modules
 scratch_workdir ro_bulk
+require_example_modules
 
 # ---------------------------------------------------------------------------
 # 1. Database, fixture, application role

@@ -62,8 +62,8 @@ db=ro_events_$$
 role=ro_events_app_$$
 started=$(date +%s)
 
-require_example_modules
 scratch_workdir ro_events
+require_example_modules
 
 # ---------------------------------------------------------------------------
 # 1. Database, fixture, consumers, application role

@@ -138,16 +138,19 @@ require_node_npm() {
 	fi
 }
 
-# require_example_modules -- node, and node-postgres installed in
-# examples/node/node_modules, whose path is set in $modules (for NODE_PATH);
-# else a `not ok` and finish.
+# require_example_modules -- node, and node-postgres as examples/node's
+# package-lock.json pins it; the path of its node_modules is set in
+# $modules (for NODE_PATH): examples/node/node_modules when the example has
+# been installed, else a copy installed by npm ci in $work/node (call
+# scratch_workdir first).  When node or npm is missing: a `not ok` and finish.
 require_example_modules() {
-	if ! command -v node >/dev/null; then
-		fail "node is installed (tools/setup.sh installs it)"
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		fail "node and npm are installed (tools/setup.sh installs them)"
 	fi
 	modules=$repo/examples/node/node_modules
 	if [[ ! -f $modules/pg/package.json ]]; then
-		fail "node-postgres is installed in examples/node/node_modules (npm ci there)"
+		scratch_npm_ci "$repo/examples/node" "$work/node"
+		modules=$work/node/node_modules
 	fi
 }
 
