@@ -430,7 +430,8 @@ SELECT c.client, c.seq, c.op, c.result, a.n AS audits, e.n AS events, e.same AS 
                  WHERE a.x = c.x AND a.operation = CASE c.op WHEN 'free' THEN 'assign_free_sims'
                                                              WHEN 'range' THEN 'assign_sim_range'
                                                              ELSE 'unassign_sims' END
-                   AND a.customer_id IS NOT DISTINCT FROM c.customer_id) AS a,
+                   -- an unassignment names the customer its SIMs left, if one
+                   AND (c.op = 'unassign' OR a.customer_id IS NOT DISTINCT FROM c.customer_id)) AS a,
        LATERAL (SELECT count(*) AS n,
                        bool_and(e.payload -> 'iccids' = (SELECT to_jsonb(array_agg(h.iccid ORDER BY h.iccid))
                                                            FROM chk.h h WHERE h.x = c.x)) AS same
