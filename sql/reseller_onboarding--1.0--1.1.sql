@@ -276,6 +276,74 @@ COMMENT ON TABLE cmp.sim_assignment_history IS
 	'every move of a SIM card between its account and customers, one row per SIM per call';
 
 -- ---------------------------------------------------------------------------
+-- Time partitions (SPEC §14). The SIM history and the audit log (and the
+-- change feed, below) grow with every change for years, so they are
+-- partitioned by the month (UTC) of the change: retiring a month is a
+-- DETACH and a DROP, never a DELETE, and a month's indexes stay the size
+-- of a month.
+-- The 1.0 table becomes the DEFAULT partition, rows and all (nothing is
+-- copied by this update). cmp.maintain_partitions() (below), which a
+-- scheduler calls, creates the months ahead, moves rows out of the default
+-- partition into their months, and retires months past their retention.
+-- Months are created by that function, never by an extension script, so
+-- they are not members of the extension: pg_dump writes each month, its
+-- rows and its ATTACH like any table, and a restore puts the months back
+-- whatever day it runs. The default partitions are members, their rows
+-- dumped as configuration like every member table's.
+-- ---------------------------------------------------------------------------
+ALTER TABLE cmp.sim_assignment_history RENAME TO sim_assignment_history_default;
+-- a partitioned table's key must hold its partition key: (history_id,
+-- changed_at) replaces history_id, built when the table is attached
+ALTER TABLE cmp.sim_assignment_history_default DROP CONSTRAINT sim_assignment_history_pkey;
+ALTER INDEX cmp.sim_assignment_history_iccid_idx RENAME TO sim_assignment_history_default_iccid_idx;
+ALTER INDEX cmp.sim_assignment_history_account_idx RENAME TO sim_assignment_history_default_account_idx;
+ALTER INDEX cmp.sim_assignment_history_from_idx RENAME TO sim_assignment_history_default_from_idx;
+ALTER INDEX cmp.sim_assignment_history_to_idx RENAME TO sim_assignment_history_default_to_idx;
+CREATE TABLE cmp.sim_assignment_history_data (
+	LIKE cmp.sim_assignment_history_default INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS,
+	PRIMARY KEY (history_id, changed_at),
+	FOREIGN KEY (account_id) REFERENCES cmp.account
+) PARTITION BY RANGE (changed_at);
+CREATE INDEX sim_assignment_history_iccid_idx ON cmp.sim_assignment_history_data (iccid);
+CREATE INDEX sim_assignment_history_account_idx ON cmp.sim_assignment_history_data (account_id);
+CREATE INDEX sim_assignment_history_from_idx ON cmp.sim_assignment_history_data (from_customer_id);
+CREATE INDEX sim_assignment_history_to_idx ON cmp.sim_assignment_history_data (to_customer_id);
+ALTER TABLE cmp.sim_assignment_history_data
+	ATTACH PARTITION cmp.sim_assignment_history_default DEFAULT;
+ALTER TABLE cmp.sim_assignment_history_data ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cmp.sim_assignment_history_data FORCE ROW LEVEL SECURITY;
+CREATE POLICY sim_assignment_history_visible ON cmp.sim_assignment_history_data FOR SELECT
+	USING (cmp.actor_sees(account_id, from_customer_id, to_customer_id));
+REVOKE ALL ON cmp.sim_assignment_history_default FROM PUBLIC;
+DROP POLICY sim_assignment_history_visible ON cmp.sim_assignment_history_default;
+SELECT pg_catalog.pg_extension_config_dump('cmp.sim_assignment_history_data', '');
+COMMENT ON TABLE cmp.sim_assignment_history_default IS
+	'internal: rows of cmp.sim_assignment_history_data of months that have no partition yet (cmp.maintain_partitions moves them)';
+
+ALTER TABLE cmp.audit_log RENAME TO audit_log_default;
+ALTER TABLE cmp.audit_log_default DROP CONSTRAINT audit_log_pkey;
+ALTER INDEX cmp.audit_log_account_idx RENAME TO audit_log_default_account_idx;
+ALTER INDEX cmp.audit_log_customer_idx RENAME TO audit_log_default_customer_idx;
+CREATE TABLE cmp.audit_log (
+	LIKE cmp.audit_log_default INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS,
+	PRIMARY KEY (event_id, occurred_at)
+) PARTITION BY RANGE (occurred_at);
+CREATE INDEX audit_log_account_idx ON cmp.audit_log (account_id);
+CREATE INDEX audit_log_customer_idx ON cmp.audit_log (customer_id);
+ALTER TABLE cmp.audit_log ATTACH PARTITION cmp.audit_log_default DEFAULT;
+ALTER TABLE cmp.audit_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cmp.audit_log FORCE ROW LEVEL SECURITY;
+CREATE POLICY audit_log_visible ON cmp.audit_log FOR SELECT
+	USING (cmp.actor_sees(account_id, customer_id));
+GRANT SELECT ON cmp.audit_log TO PUBLIC;
+REVOKE ALL ON cmp.audit_log_default FROM PUBLIC;
+DROP POLICY audit_log_visible ON cmp.audit_log_default;
+SELECT pg_catalog.pg_extension_config_dump('cmp.audit_log', '');
+COMMENT ON TABLE cmp.audit_log IS 'one row per changing call; append-only; partitioned by month';
+COMMENT ON TABLE cmp.audit_log_default IS
+	'internal: rows of cmp.audit_log of months that have no partition yet (cmp.maintain_partitions moves them)';
+
+-- ---------------------------------------------------------------------------
 -- Masking (SPEC §5): rows a tenant may read never name what it may not see.
 -- app_user and sim_assignment_history become views over the tables, which
 -- no role but the owner reads any more:
@@ -291,8 +359,7 @@ COMMENT ON TABLE cmp.sim_assignment_history IS
 -- table's visibility condition itself; the tables keep their policies.
 -- ---------------------------------------------------------------------------
 ALTER TABLE cmp.app_user RENAME TO app_user_data;
-ALTER TABLE cmp.sim_assignment_history RENAME TO sim_assignment_history_data;
-REVOKE SELECT ON cmp.app_user_data, cmp.sim_assignment_history_data FROM PUBLIC;
+REVOKE SELECT ON cmp.app_user_data FROM PUBLIC;
 COMMENT ON TABLE cmp.app_user_data IS
 	'internal: the CMP users; read them through the view cmp.app_user';
 COMMENT ON TABLE cmp.sim_assignment_history_data IS
@@ -475,7 +542,7 @@ COMMENT ON COLUMN cmp.customer_overview.terminated_at IS 'when it was TERMINATED
 
 CREATE SEQUENCE cmp.event_id_seq;
 CREATE TABLE cmp.event (
-	event_id bigint PRIMARY KEY,
+	event_id bigint NOT NULL,
 	occurred_at timestamptz NOT NULL,
 	event_type text NOT NULL CHECK (event_type IN (
 		'account.created', 'user.created', 'user.status_changed',
@@ -488,16 +555,24 @@ CREATE TABLE cmp.event (
 	resource_type text NOT NULL,
 	resource_id text,
 	actor_user_id bigint,
-	payload jsonb NOT NULL
-);
+	payload jsonb NOT NULL,
+	PRIMARY KEY (event_id, occurred_at)
+) PARTITION BY RANGE (occurred_at);
 CREATE INDEX event_account_idx ON cmp.event (account_id, event_id);
 CREATE INDEX event_customer_idx ON cmp.event (customer_id, event_id);
+-- months as for the audit log (see "Time partitions" above)
+CREATE TABLE cmp.event_default PARTITION OF cmp.event DEFAULT;
 ALTER TABLE cmp.event ENABLE ROW LEVEL SECURITY;
 ALTER TABLE cmp.event FORCE ROW LEVEL SECURITY;
+ALTER TABLE cmp.event_default ENABLE ROW LEVEL SECURITY;
+ALTER TABLE cmp.event_default FORCE ROW LEVEL SECURITY;
 CREATE POLICY event_visible ON cmp.event FOR SELECT
 	USING (cmp.actor_sees(account_id, customer_id));
 GRANT SELECT ON cmp.event TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('cmp.event', '');
+SELECT pg_catalog.pg_extension_config_dump('cmp.event_default', '');
+COMMENT ON TABLE cmp.event_default IS
+	'internal: events of months that have no partition yet (cmp.maintain_partitions moves them)';
 SELECT pg_catalog.pg_extension_config_dump('cmp.event_id_seq', '');
 COMMENT ON TABLE cmp.event IS
 	'the change feed: one row per change, numbered in commit order (read it with cmp.read_events)';
@@ -806,3 +881,135 @@ CREATE FUNCTION cmp.actor_can(operation text, object_id bigint DEFAULT NULL) RET
 GRANT EXECUTE ON FUNCTION cmp.actor_can(text, bigint) TO PUBLIC;
 COMMENT ON FUNCTION cmp.actor_can(text, bigint) IS
 	'whether the acting user may call that function (by name) on that object (account, customer or user id) now';
+
+-- ---------------------------------------------------------------------------
+-- Partition maintenance (SPEC §14), for a scheduler to call (README
+-- "Partitions and retention"), e.g. daily. For each partitioned table it
+--  1. retires, when a retention is given, every month whose end is older
+--     than the retention: DETACH and DROP (events only once every consumer
+--     has acknowledged them);
+--  2. creates every month from the current one to months_ahead ahead, and
+--     each month that has rows in the default partition, moving those rows
+--     into their month (under a lock of the default partition, so no row
+--     arrives there meanwhile).
+-- Retiring comes first: it locks the whole table (DETACH), after which
+-- locking the default partition cannot wait for a reader that waits for
+-- us. Months are months of UTC. Not granted to PUBLIC: a DBA grants it to
+-- the scheduler's role.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION cmp.maintain_partitions(months_ahead integer DEFAULT 3,
+		keep_history interval DEFAULT NULL, keep_audit interval DEFAULT NULL,
+		keep_events interval DEFAULT NULL)
+	RETURNS TABLE (table_name text, partition_name text, action text, moved_rows bigint)
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp
+	SET "TimeZone" = 'UTC'
+	SET row_security = off
+AS $maintain$
+DECLARE
+	t record;
+	p record;
+	m timestamptz;
+	part text;
+	cols text;
+	keep interval;
+	acked bigint;
+	newest bigint;
+BEGIN
+	IF months_ahead IS NULL OR months_ahead < 0 OR months_ahead > 120 THEN
+		RAISE EXCEPTION 'months_ahead must be between 0 and 120, not %', coalesce(months_ahead::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value', COLUMN = 'months_ahead';
+	END IF;
+	IF keep_history < interval '0' OR keep_audit < interval '0' OR keep_events < interval '0' THEN
+		RAISE EXCEPTION 'a retention cannot be negative'
+			USING ERRCODE = 'invalid_parameter_value',
+			      COLUMN = CASE WHEN keep_history < interval '0' THEN 'keep_history'
+			                    WHEN keep_audit < interval '0' THEN 'keep_audit' ELSE 'keep_events' END;
+	END IF;
+
+	FOR t IN
+		SELECT * FROM (VALUES
+			('cmp.sim_assignment_history_data'::regclass, 'changed_at'::name,
+			 'cmp.sim_assignment_history_default'::regclass, 'sim_assignment_history_p', keep_history),
+			('cmp.audit_log'::regclass, 'occurred_at'::name,
+			 'cmp.audit_log_default'::regclass, 'audit_log_p', keep_audit),
+			('cmp.event'::regclass, 'occurred_at'::name,
+			 'cmp.event_default'::regclass, 'event_p', keep_events))
+			AS v (parent, key, dflt, prefix, keep)
+	LOOP
+		-- one maintenance at a time per table; readers and writers go on
+		EXECUTE format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', t.parent);
+
+		-- 1. retire
+		IF t.keep IS NOT NULL THEN
+			acked := (SELECT min(c.acked_event_id) FROM cmp.event_consumer c);
+			FOR p IN
+				SELECT c.oid::regclass AS rel, c.relname, b[1]::timestamptz AS lo, b[2]::timestamptz AS hi
+				  FROM pg_inherits i
+				  JOIN pg_class c ON c.oid = i.inhrelid,
+				       regexp_match(pg_get_expr(c.relpartbound, c.oid),
+				                    'FROM \(''([^'']+)''\) TO \(''([^'']+)''\)') AS b
+				 WHERE i.inhparent = t.parent AND b IS NOT NULL
+				   AND b[2]::timestamptz <= now() - t.keep
+				 ORDER BY 3
+			LOOP
+				IF t.parent = 'cmp.event'::regclass AND acked IS NOT NULL THEN
+					EXECUTE format('SELECT max(event_id) FROM %s', p.rel) INTO newest;
+					IF newest > acked THEN
+						table_name := t.parent::text; partition_name := p.relname;
+						action := 'kept: not acknowledged by every consumer'; moved_rows := NULL;
+						RETURN NEXT;
+						CONTINUE;
+					END IF;
+				END IF;
+				EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', t.parent, p.rel);
+				EXECUTE format('DROP TABLE %s', p.rel);
+				table_name := t.parent::text; partition_name := p.relname;
+				action := 'retired'; moved_rows := NULL;
+				RETURN NEXT;
+			END LOOP;
+		END IF;
+
+		-- 2. create, moving rows out of the default partition
+		SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+		  FROM pg_attribute a
+		 WHERE a.attrelid = t.parent AND a.attnum > 0 AND NOT a.attisdropped;
+		FOR m IN
+			EXECUTE format(
+				'SELECT DISTINCT date_trunc(''month'', %I) FROM ONLY %s'
+				' UNION SELECT generate_series(date_trunc(''month'', now()),'
+				'                              date_trunc(''month'', now()) + $1 * interval ''1 month'','
+				'                              interval ''1 month'')'
+				' ORDER BY 1', t.key, t.dflt)
+			USING months_ahead
+		LOOP
+			part := t.prefix || to_char(m, 'YYYY_MM');
+			CONTINUE WHEN EXISTS (
+				SELECT FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+				 WHERE i.inhparent = t.parent AND c.relname = part);
+			EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', t.dflt);
+			EXECUTE format('CREATE TABLE cmp.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
+			               part, t.parent);
+			EXECUTE format(
+				'WITH d AS (DELETE FROM ONLY %1$s WHERE %2$I >= $1 AND %2$I < $2 RETURNING %3$s)'
+				' INSERT INTO cmp.%4$I (%3$s) SELECT %3$s FROM d',
+				t.dflt, t.key, cols, part)
+			USING m, m + interval '1 month';
+			GET DIAGNOSTICS moved_rows = ROW_COUNT;
+			EXECUTE format('ALTER TABLE %s ATTACH PARTITION cmp.%I FOR VALUES FROM (%L) TO (%L)',
+			               t.parent, part, m, m + interval '1 month');
+			EXECUTE format('ALTER TABLE cmp.%I ENABLE ROW LEVEL SECURITY', part);
+			EXECUTE format('ALTER TABLE cmp.%I FORCE ROW LEVEL SECURITY', part);
+			EXECUTE format('REVOKE ALL ON cmp.%I FROM PUBLIC', part);
+			EXECUTE format('COMMENT ON TABLE cmp.%I IS %L', part,
+			               format('internal: the rows of %s of %s (UTC); created by cmp.maintain_partitions',
+			                      t.parent, to_char(m, 'YYYY-MM')));
+			table_name := t.parent::text; partition_name := part;
+			action := 'created'; RETURN NEXT;
+		END LOOP;
+	END LOOP;
+END
+$maintain$;
+REVOKE EXECUTE ON FUNCTION cmp.maintain_partitions(integer, interval, interval, interval) FROM PUBLIC;
+COMMENT ON FUNCTION cmp.maintain_partitions(integer, interval, interval, interval) IS
+	'for the scheduler: create the months ahead, move rows out of the default partitions, retire months past their retention (DETACH + DROP)';

@@ -13,7 +13,7 @@
 -- are installed, connected as a superuser.
 
 BEGIN;
-SELECT plan(285);
+SELECT plan(287);
 
 -- pgTAP's own bookkeeping (plan() granted it to PUBLIC) and our scratch
 -- tables live in this session's temporary schema; every test role can use
@@ -395,15 +395,31 @@ SELECT is_empty(
 SELECT ok(c.relrowsecurity AND c.relforcerowsecurity,
 	format('cmp.%s has row-level security enabled and forced', c.relname))
   FROM pg_class c
- WHERE c.relnamespace = 'cmp'::regnamespace AND c.relkind IN ('r', 'p')
+ WHERE c.relnamespace = 'cmp'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
  ORDER BY c.relname;
 
 SELECT is(
 	(SELECT count(*) FROM pg_class
-	  WHERE relnamespace = 'cmp'::regnamespace AND relkind IN ('r', 'p')),
+	  WHERE relnamespace = 'cmp'::regnamespace AND relkind IN ('r', 'p') AND NOT relispartition),
 	15::bigint,
 	'cmp has the fifteen tables whose policies are checked above'
 );
+
+-- A partition read directly is not bound by its parent's policies: each
+-- has row-level security of its own (with no policy: nobody but a
+-- superuser reads it) and no privilege for any role but the owner.
+SELECT is_empty(
+	$$SELECT c.oid::regclass FROM pg_class c
+	   WHERE c.relnamespace = 'cmp'::regnamespace AND c.relispartition AND c.relkind = 'r'
+	     AND (NOT c.relrowsecurity OR NOT c.relforcerowsecurity
+	          OR EXISTS (SELECT FROM aclexplode(c.relacl) AS a WHERE a.grantee <> c.relowner)
+	          OR EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid))$$,
+	'every partition has row-level security enabled and forced and no privilege for another role'
+);
+SELECT is(
+	(SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'cmp'::regnamespace AND c.relispartition AND c.relkind = 'r'),
+	3::bigint,
+	'a new installation has the three default partitions (sim history, audit log, events)');
 
 -- The two masking views (test/masking.sql) run with the owner's rights and
 -- carry their table's visibility condition themselves; the others are
