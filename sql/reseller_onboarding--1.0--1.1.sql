@@ -281,6 +281,12 @@ COMMENT ON TABLE cmp.sim_assignment_history IS
 -- partitioned by the month (UTC) of the change: retiring a month is a
 -- DETACH and a DROP, never a DELETE, and a month's indexes stay the size
 -- of a month.
+-- The indexes are each partition's own, copied from its default partition
+-- when a month is made, not partitioned indexes of the parent: pg_dump
+-- would write a month's copy of a partitioned index of an extension's
+-- table as an index of its own, which the restore's ATTACH has already
+-- made (so the restore fails). A key is therefore unique within its month;
+-- the ids come from sequences.
 -- The 1.0 table becomes the DEFAULT partition, rows and all (nothing is
 -- copied by this update). cmp.maintain_partitions() (below), which a
 -- scheduler calls, creates the months ahead, moves rows out of the default
@@ -292,22 +298,19 @@ COMMENT ON TABLE cmp.sim_assignment_history IS
 -- dumped as configuration like every member table's.
 -- ---------------------------------------------------------------------------
 ALTER TABLE cmp.sim_assignment_history RENAME TO sim_assignment_history_default;
--- a partitioned table's key must hold its partition key: (history_id,
--- changed_at) replaces history_id, built when the table is attached
-ALTER TABLE cmp.sim_assignment_history_default DROP CONSTRAINT sim_assignment_history_pkey;
+ALTER INDEX cmp.sim_assignment_history_pkey RENAME TO sim_assignment_history_default_pkey;
 ALTER INDEX cmp.sim_assignment_history_iccid_idx RENAME TO sim_assignment_history_default_iccid_idx;
 ALTER INDEX cmp.sim_assignment_history_account_idx RENAME TO sim_assignment_history_default_account_idx;
 ALTER INDEX cmp.sim_assignment_history_from_idx RENAME TO sim_assignment_history_default_from_idx;
 ALTER INDEX cmp.sim_assignment_history_to_idx RENAME TO sim_assignment_history_default_to_idx;
+-- No foreign key to cmp.account any more: dropping a retired month would
+-- drop the key's triggers on cmp.account, which locks every reader of
+-- accounts out. The functions write only moves of SIMs of existing
+-- accounts, and accounts are never deleted.
+ALTER TABLE cmp.sim_assignment_history_default DROP CONSTRAINT sim_assignment_history_account_id_fkey;
 CREATE TABLE cmp.sim_assignment_history_data (
-	LIKE cmp.sim_assignment_history_default INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS,
-	PRIMARY KEY (history_id, changed_at),
-	FOREIGN KEY (account_id) REFERENCES cmp.account
+	LIKE cmp.sim_assignment_history_default INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS
 ) PARTITION BY RANGE (changed_at);
-CREATE INDEX sim_assignment_history_iccid_idx ON cmp.sim_assignment_history_data (iccid);
-CREATE INDEX sim_assignment_history_account_idx ON cmp.sim_assignment_history_data (account_id);
-CREATE INDEX sim_assignment_history_from_idx ON cmp.sim_assignment_history_data (from_customer_id);
-CREATE INDEX sim_assignment_history_to_idx ON cmp.sim_assignment_history_data (to_customer_id);
 ALTER TABLE cmp.sim_assignment_history_data
 	ATTACH PARTITION cmp.sim_assignment_history_default DEFAULT;
 ALTER TABLE cmp.sim_assignment_history_data ENABLE ROW LEVEL SECURITY;
@@ -321,15 +324,12 @@ COMMENT ON TABLE cmp.sim_assignment_history_default IS
 	'internal: rows of cmp.sim_assignment_history_data of months that have no partition yet (cmp.maintain_partitions moves them)';
 
 ALTER TABLE cmp.audit_log RENAME TO audit_log_default;
-ALTER TABLE cmp.audit_log_default DROP CONSTRAINT audit_log_pkey;
+ALTER INDEX cmp.audit_log_pkey RENAME TO audit_log_default_pkey;
 ALTER INDEX cmp.audit_log_account_idx RENAME TO audit_log_default_account_idx;
 ALTER INDEX cmp.audit_log_customer_idx RENAME TO audit_log_default_customer_idx;
 CREATE TABLE cmp.audit_log (
-	LIKE cmp.audit_log_default INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS,
-	PRIMARY KEY (event_id, occurred_at)
+	LIKE cmp.audit_log_default INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS
 ) PARTITION BY RANGE (occurred_at);
-CREATE INDEX audit_log_account_idx ON cmp.audit_log (account_id);
-CREATE INDEX audit_log_customer_idx ON cmp.audit_log (customer_id);
 ALTER TABLE cmp.audit_log ATTACH PARTITION cmp.audit_log_default DEFAULT;
 ALTER TABLE cmp.audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE cmp.audit_log FORCE ROW LEVEL SECURITY;
@@ -555,13 +555,12 @@ CREATE TABLE cmp.event (
 	resource_type text NOT NULL,
 	resource_id text,
 	actor_user_id bigint,
-	payload jsonb NOT NULL,
-	PRIMARY KEY (event_id, occurred_at)
+	payload jsonb NOT NULL
 ) PARTITION BY RANGE (occurred_at);
-CREATE INDEX event_account_idx ON cmp.event (account_id, event_id);
-CREATE INDEX event_customer_idx ON cmp.event (customer_id, event_id);
 -- months as for the audit log (see "Time partitions" above)
-CREATE TABLE cmp.event_default PARTITION OF cmp.event DEFAULT;
+CREATE TABLE cmp.event_default PARTITION OF cmp.event (PRIMARY KEY (event_id)) DEFAULT;
+CREATE INDEX event_default_account_idx ON cmp.event_default (account_id, event_id);
+CREATE INDEX event_default_customer_idx ON cmp.event_default (customer_id, event_id);
 ALTER TABLE cmp.event ENABLE ROW LEVEL SECURITY;
 ALTER TABLE cmp.event FORCE ROW LEVEL SECURITY;
 ALTER TABLE cmp.event_default ENABLE ROW LEVEL SECURITY;
@@ -884,7 +883,11 @@ COMMENT ON FUNCTION cmp.actor_can(text, bigint) IS
 
 -- ---------------------------------------------------------------------------
 -- Partition maintenance (SPEC §14), for a scheduler to call (README
--- "Partitions and retention"), e.g. daily. For each partitioned table it
+-- "Partitions and retention"), e.g. daily:
+--   CALL cmp.maintain_partitions(months_ahead, keep_history, keep_audit, keep_events)
+-- maintains the three tables one after the other, each in a transaction of
+-- its own, through cmp.maintain_partition(table, months_ahead, keep), which
+-- for one table
 --  1. retires, when a retention is given, every month whose end is older
 --     than the retention: DETACH and DROP (events only once every consumer
 --     has acknowledged them);
@@ -892,124 +895,154 @@ COMMENT ON FUNCTION cmp.actor_can(text, bigint) IS
 --     each month that has rows in the default partition, moving those rows
 --     into their month (under a lock of the default partition, so no row
 --     arrives there meanwhile).
--- Retiring comes first: it locks the whole table (DETACH), after which
--- locking the default partition cannot wait for a reader that waits for
--- us. Months are months of UTC. Not granted to PUBLIC: a DBA grants it to
--- the scheduler's role.
+-- One table per transaction: the locks (the whole table for a DETACH, the
+-- default partition for a new month) are then never held while waiting
+-- for another table's, which a reader or writer of both may hold, so
+-- maintenance makes nobody wait in a cycle (test/suites/retention.sh).
+-- Retiring comes first for the same reason. Months are months of UTC. Not
+-- granted to PUBLIC: a DBA grants both to the scheduler's role.
 -- ---------------------------------------------------------------------------
-CREATE FUNCTION cmp.maintain_partitions(months_ahead integer DEFAULT 3,
-		keep_history interval DEFAULT NULL, keep_audit interval DEFAULT NULL,
-		keep_events interval DEFAULT NULL)
-	RETURNS TABLE (table_name text, partition_name text, action text, moved_rows bigint)
+CREATE FUNCTION cmp.maintain_partition(partitioned_table regclass, months_ahead integer DEFAULT 3,
+		keep interval DEFAULT NULL)
+	RETURNS TABLE (partition_name text, action text, moved_rows bigint)
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp
 	SET "TimeZone" = 'UTC'
 	SET row_security = off
 AS $maintain$
 DECLARE
-	t record;
+	key name;
+	dflt regclass;
+	prefix text;
 	p record;
 	m timestamptz;
 	part text;
 	cols text;
-	keep interval;
 	acked bigint;
 	newest bigint;
 BEGIN
+	CASE partitioned_table
+		WHEN 'cmp.sim_assignment_history_data'::regclass THEN
+			key := 'changed_at'; dflt := 'cmp.sim_assignment_history_default'; prefix := 'sim_assignment_history_p';
+		WHEN 'cmp.audit_log'::regclass THEN
+			key := 'occurred_at'; dflt := 'cmp.audit_log_default'; prefix := 'audit_log_p';
+		WHEN 'cmp.event'::regclass THEN
+			key := 'occurred_at'; dflt := 'cmp.event_default'; prefix := 'event_p';
+		ELSE
+			RAISE EXCEPTION 'cmp.maintain_partition maintains cmp.sim_assignment_history_data, cmp.audit_log and cmp.event, not %',
+				coalesce(partitioned_table::text, 'NULL')
+				USING ERRCODE = 'invalid_parameter_value', COLUMN = 'partitioned_table';
+	END CASE;
 	IF months_ahead IS NULL OR months_ahead < 0 OR months_ahead > 120 THEN
 		RAISE EXCEPTION 'months_ahead must be between 0 and 120, not %', coalesce(months_ahead::text, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value', COLUMN = 'months_ahead';
 	END IF;
-	IF keep_history < interval '0' OR keep_audit < interval '0' OR keep_events < interval '0' THEN
-		RAISE EXCEPTION 'a retention cannot be negative'
-			USING ERRCODE = 'invalid_parameter_value',
-			      COLUMN = CASE WHEN keep_history < interval '0' THEN 'keep_history'
-			                    WHEN keep_audit < interval '0' THEN 'keep_audit' ELSE 'keep_events' END;
+	IF keep < interval '0' THEN
+		RAISE EXCEPTION 'a retention cannot be negative, not %', keep
+			USING ERRCODE = 'invalid_parameter_value', COLUMN = 'keep';
 	END IF;
 
-	FOR t IN
-		SELECT * FROM (VALUES
-			('cmp.sim_assignment_history_data'::regclass, 'changed_at'::name,
-			 'cmp.sim_assignment_history_default'::regclass, 'sim_assignment_history_p', keep_history),
-			('cmp.audit_log'::regclass, 'occurred_at'::name,
-			 'cmp.audit_log_default'::regclass, 'audit_log_p', keep_audit),
-			('cmp.event'::regclass, 'occurred_at'::name,
-			 'cmp.event_default'::regclass, 'event_p', keep_events))
-			AS v (parent, key, dflt, prefix, keep)
-	LOOP
-		-- one maintenance at a time per table; readers and writers go on
-		EXECUTE format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', t.parent);
+	-- one maintenance of a table at a time; readers and writers go on
+	EXECUTE format('LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE', partitioned_table);
 
-		-- 1. retire
-		IF t.keep IS NOT NULL THEN
-			acked := (SELECT min(c.acked_event_id) FROM cmp.event_consumer c);
-			FOR p IN
-				SELECT c.oid::regclass AS rel, c.relname, b[1]::timestamptz AS lo, b[2]::timestamptz AS hi
-				  FROM pg_inherits i
-				  JOIN pg_class c ON c.oid = i.inhrelid,
-				       regexp_match(pg_get_expr(c.relpartbound, c.oid),
-				                    'FROM \(''([^'']+)''\) TO \(''([^'']+)''\)') AS b
-				 WHERE i.inhparent = t.parent AND b IS NOT NULL
-				   AND b[2]::timestamptz <= now() - t.keep
-				 ORDER BY 3
-			LOOP
-				IF t.parent = 'cmp.event'::regclass AND acked IS NOT NULL THEN
-					EXECUTE format('SELECT max(event_id) FROM %s', p.rel) INTO newest;
-					IF newest > acked THEN
-						table_name := t.parent::text; partition_name := p.relname;
-						action := 'kept: not acknowledged by every consumer'; moved_rows := NULL;
-						RETURN NEXT;
-						CONTINUE;
-					END IF;
-				END IF;
-				EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', t.parent, p.rel);
-				EXECUTE format('DROP TABLE %s', p.rel);
-				table_name := t.parent::text; partition_name := p.relname;
-				action := 'retired'; moved_rows := NULL;
-				RETURN NEXT;
-			END LOOP;
-		END IF;
-
-		-- 2. create, moving rows out of the default partition
-		SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
-		  FROM pg_attribute a
-		 WHERE a.attrelid = t.parent AND a.attnum > 0 AND NOT a.attisdropped;
-		FOR m IN
-			EXECUTE format(
-				'SELECT DISTINCT date_trunc(''month'', %I) FROM ONLY %s'
-				' UNION SELECT generate_series(date_trunc(''month'', now()),'
-				'                              date_trunc(''month'', now()) + $1 * interval ''1 month'','
-				'                              interval ''1 month'')'
-				' ORDER BY 1', t.key, t.dflt)
-			USING months_ahead
+	-- 1. retire
+	IF keep IS NOT NULL THEN
+		acked := (SELECT min(c.acked_event_id) FROM cmp.event_consumer c);
+		FOR p IN
+			SELECT c.oid::regclass AS rel, c.relname::text AS relname, b[2]::timestamptz AS hi
+			  FROM pg_inherits i
+			  JOIN pg_class c ON c.oid = i.inhrelid,
+			       regexp_match(pg_get_expr(c.relpartbound, c.oid),
+			                    'FROM \(''([^'']+)''\) TO \(''([^'']+)''\)') AS b
+			 WHERE i.inhparent = partitioned_table AND b IS NOT NULL
+			   AND b[2]::timestamptz <= now() - keep
+			 ORDER BY 3
 		LOOP
-			part := t.prefix || to_char(m, 'YYYY_MM');
-			CONTINUE WHEN EXISTS (
-				SELECT FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-				 WHERE i.inhparent = t.parent AND c.relname = part);
-			EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', t.dflt);
-			EXECUTE format('CREATE TABLE cmp.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
-			               part, t.parent);
-			EXECUTE format(
-				'WITH d AS (DELETE FROM ONLY %1$s WHERE %2$I >= $1 AND %2$I < $2 RETURNING %3$s)'
-				' INSERT INTO cmp.%4$I (%3$s) SELECT %3$s FROM d',
-				t.dflt, t.key, cols, part)
-			USING m, m + interval '1 month';
-			GET DIAGNOSTICS moved_rows = ROW_COUNT;
-			EXECUTE format('ALTER TABLE %s ATTACH PARTITION cmp.%I FOR VALUES FROM (%L) TO (%L)',
-			               t.parent, part, m, m + interval '1 month');
-			EXECUTE format('ALTER TABLE cmp.%I ENABLE ROW LEVEL SECURITY', part);
-			EXECUTE format('ALTER TABLE cmp.%I FORCE ROW LEVEL SECURITY', part);
-			EXECUTE format('REVOKE ALL ON cmp.%I FROM PUBLIC', part);
-			EXECUTE format('COMMENT ON TABLE cmp.%I IS %L', part,
-			               format('internal: the rows of %s of %s (UTC); created by cmp.maintain_partitions',
-			                      t.parent, to_char(m, 'YYYY-MM')));
-			table_name := t.parent::text; partition_name := part;
-			action := 'created'; RETURN NEXT;
+			partition_name := p.relname;
+			moved_rows := NULL;
+			IF partitioned_table = 'cmp.event'::regclass AND acked IS NOT NULL THEN
+				EXECUTE format('SELECT max(event_id) FROM %s', p.rel) INTO newest;
+				IF newest > acked THEN
+					action := 'kept: not acknowledged by every consumer';
+					RETURN NEXT;
+					CONTINUE;
+				END IF;
+			END IF;
+			EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', partitioned_table, p.rel);
+			EXECUTE format('DROP TABLE %s', p.rel);
+			action := 'retired';
+			RETURN NEXT;
 		END LOOP;
+	END IF;
+
+	-- 2. create, moving rows out of the default partition
+	SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+	  FROM pg_attribute a
+	 WHERE a.attrelid = partitioned_table AND a.attnum > 0 AND NOT a.attisdropped;
+	FOR m IN
+		EXECUTE format(
+			'SELECT DISTINCT date_trunc(''month'', %I) FROM ONLY %s'
+			' UNION SELECT generate_series(date_trunc(''month'', now()),'
+			'                              date_trunc(''month'', now()) + $1 * interval ''1 month'','
+			'                              interval ''1 month'')'
+			' ORDER BY 1', key, dflt)
+		USING months_ahead
+	LOOP
+		part := prefix || to_char(m, 'YYYY_MM');
+		CONTINUE WHEN EXISTS (
+			SELECT FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			 WHERE i.inhparent = partitioned_table AND c.relname = part);
+		EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', dflt);
+		EXECUTE format('CREATE TABLE cmp.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)',
+		               part, dflt);
+		EXECUTE format(
+			'WITH d AS (DELETE FROM ONLY %1$s WHERE %2$I >= $1 AND %2$I < $2 RETURNING %3$s)'
+			' INSERT INTO cmp.%4$I (%3$s) SELECT %3$s FROM d',
+			dflt, key, cols, part)
+		USING m, m + interval '1 month';
+		GET DIAGNOSTICS moved_rows = ROW_COUNT;
+		EXECUTE format('ALTER TABLE %s ATTACH PARTITION cmp.%I FOR VALUES FROM (%L) TO (%L)',
+		               partitioned_table, part, m, m + interval '1 month');
+		EXECUTE format('ALTER TABLE cmp.%I ENABLE ROW LEVEL SECURITY', part);
+		EXECUTE format('ALTER TABLE cmp.%I FORCE ROW LEVEL SECURITY', part);
+		EXECUTE format('REVOKE ALL ON cmp.%I FROM PUBLIC', part);
+		EXECUTE format('COMMENT ON TABLE cmp.%I IS %L', part,
+		               format('internal: the rows of %s of %s (UTC); made by cmp.maintain_partition',
+		                      partitioned_table, to_char(m, 'YYYY-MM')));
+		partition_name := part;
+		action := 'created';
+		RETURN NEXT;
 	END LOOP;
 END
 $maintain$;
-REVOKE EXECUTE ON FUNCTION cmp.maintain_partitions(integer, interval, interval, interval) FROM PUBLIC;
-COMMENT ON FUNCTION cmp.maintain_partitions(integer, interval, interval, interval) IS
-	'for the scheduler: create the months ahead, move rows out of the default partitions, retire months past their retention (DETACH + DROP)';
+REVOKE EXECUTE ON FUNCTION cmp.maintain_partition(regclass, integer, interval) FROM PUBLIC;
+COMMENT ON FUNCTION cmp.maintain_partition(regclass, integer, interval) IS
+	'for the scheduler: one partitioned table''s months ahead, rows out of its default partition, months past the retention retired (DETACH + DROP)';
+
+-- The three tables, each in a transaction of its own (CALL it outside a
+-- transaction block); what it did is told as a NOTICE per partition.
+CREATE PROCEDURE cmp.maintain_partitions(months_ahead integer DEFAULT 3,
+		keep_history interval DEFAULT NULL, keep_audit interval DEFAULT NULL,
+		keep_events interval DEFAULT NULL)
+	LANGUAGE plpgsql
+AS $maintain$
+DECLARE
+	t record;
+	r record;
+BEGIN
+	FOR t IN SELECT * FROM (VALUES
+			(1, 'cmp.sim_assignment_history_data'::pg_catalog.regclass, keep_history),
+			(2, 'cmp.audit_log'::pg_catalog.regclass, keep_audit),
+			(3, 'cmp.event'::pg_catalog.regclass, keep_events)) AS v (n, tab, keep)
+		ORDER BY n
+	LOOP
+		FOR r IN SELECT * FROM cmp.maintain_partition(t.tab, months_ahead, t.keep) LOOP
+			RAISE NOTICE '% % %: %', t.tab, r.partition_name, r.action, coalesce(r.moved_rows::text, '-');
+		END LOOP;
+		COMMIT;
+	END LOOP;
+END
+$maintain$;
+REVOKE EXECUTE ON PROCEDURE cmp.maintain_partitions(integer, interval, interval, interval) FROM PUBLIC;
+COMMENT ON PROCEDURE cmp.maintain_partitions(integer, interval, interval, interval) IS
+	'for the scheduler (CALL, outside a transaction block): cmp.maintain_partition for the SIM history, the audit log and the events, each committed on its own';

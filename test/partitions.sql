@@ -1,5 +1,5 @@
 -- Time partitions (SPEC §14): cmp.sim_assignment_history_data, cmp.audit_log
--- and cmp.event are partitioned by month (UTC); cmp.maintain_partitions()
+-- and cmp.event are partitioned by month (UTC); pg_temp.maintain()
 -- creates months ahead, moves rows out of the default partitions and
 -- retires months past their retention with DETACH + DROP.
 --
@@ -10,7 +10,7 @@
 -- the default partitions as 1.0's rows do after an upgrade.
 
 BEGIN;
-SELECT plan(42);
+SELECT plan(44);
 
 SET client_min_messages = warning;
 -- months are UTC months whatever the session's time zone
@@ -37,6 +37,19 @@ CREATE FUNCTION pg_temp.mon(n integer) RETURNS text LANGUAGE sql AS $$
 	SELECT to_char((date_trunc('month', now() AT TIME ZONE 'UTC') + n * interval '1 month'), 'YYYY_MM')
 $$;
 
+-- cmp.maintain_partition for the three tables, as CALL cmp.maintain_partitions
+-- does it (which commits after each table, so it cannot run in this file's
+-- transaction; test/suites/retention.sh calls it)
+CREATE FUNCTION pg_temp.maintain(months_ahead integer DEFAULT 3, keep_history interval DEFAULT NULL,
+		keep_audit interval DEFAULT NULL, keep_events interval DEFAULT NULL)
+	RETURNS TABLE (table_name text, partition_name text, action text, moved_rows bigint)
+	LANGUAGE sql AS $$
+	SELECT t.tab::text, r.* FROM (VALUES (1, 'cmp.sim_assignment_history_data'::regclass, keep_history),
+	                                    (2, 'cmp.audit_log'::regclass, keep_audit),
+	                                    (3, 'cmp.event'::regclass, keep_events)) AS t (n, tab, keep),
+	       cmp.maintain_partition(t.tab, months_ahead, t.keep) AS r
+$$;
+
 -- ---- structure -------------------------------------------------------------
 
 SELECT is(
@@ -49,8 +62,9 @@ SELECT is(pg_temp.parts('cmp.audit_log'), 'audit_log_default',
 SELECT is(pg_temp.parts('cmp.sim_assignment_history_data') || ' ' || pg_temp.parts('cmp.event'),
 	'sim_assignment_history_default event_default',
 	'and of the SIM history and the events');
-SELECT ok(NOT has_function_privilege('ro_part_app', 'cmp.maintain_partitions(integer, interval, interval, interval)', 'EXECUTE'),
-	'cmp.maintain_partitions is not granted to PUBLIC');
+SELECT ok(NOT has_function_privilege('ro_part_app', 'cmp.maintain_partitions(integer, interval, interval, interval)', 'EXECUTE')
+	AND NOT has_function_privilege('ro_part_app', 'cmp.maintain_partition(regclass, integer, interval)', 'EXECUTE'),
+	'cmp.maintain_partitions and cmp.maintain_partition are not granted to PUBLIC');
 
 -- ---- fixture: one reseller, a customer, SIMs; rows of the current month --
 
@@ -93,15 +107,17 @@ SELECT -n, date_trunc('month', now()) - interval '13 months' + interval '2 days'
 
 -- ---- first maintenance -----------------------------------------------------
 
-SELECT throws_ok($$SELECT * FROM cmp.maintain_partitions(months_ahead => -1)$$, '22023', NULL,
+SELECT throws_ok($$SELECT * FROM cmp.maintain_partition('cmp.audit_log', months_ahead => -1)$$, '22023', NULL,
 	'months_ahead below 0 is refused (22023)');
-SELECT throws_ok($$SELECT * FROM cmp.maintain_partitions(months_ahead => 121)$$, '22023', NULL,
+SELECT throws_ok($$SELECT * FROM cmp.maintain_partition('cmp.audit_log', months_ahead => 121)$$, '22023', NULL,
 	'months_ahead above 120 is refused (22023)');
-SELECT throws_ok($$SELECT * FROM cmp.maintain_partitions(keep_audit => '-1 day')$$, '22023', NULL,
+SELECT throws_ok($$SELECT * FROM cmp.maintain_partition('cmp.audit_log', keep => '-1 day')$$, '22023', NULL,
 	'a negative retention is refused (22023)');
+SELECT throws_ok($$SELECT * FROM cmp.maintain_partition('cmp.sim_card')$$, '22023', NULL,
+	'a table that is not one of the three is refused (22023)');
 SELECT is(pg_temp.parts('cmp.audit_log'), 'audit_log_default', 'a refused call created nothing');
 
-CREATE TEMP TABLE did AS SELECT * FROM cmp.maintain_partitions(months_ahead => 2);
+CREATE TEMP TABLE did AS SELECT * FROM pg_temp.maintain(months_ahead => 2);
 SELECT is(
 	(SELECT string_agg(partition_name || ':' || action || ':' || moved_rows, ' ' ORDER BY table_name, partition_name)
 	   FROM did WHERE table_name = 'cmp.audit_log'),
@@ -157,11 +173,11 @@ SELECT is(
 	(SELECT count(*) FROM did d WHERE d.action = 'created'), 13::bigint,
 	'thirteen partitions created in all (5 + 4 + 4)');
 SELECT is(
-	(SELECT count(*) FROM cmp.maintain_partitions(months_ahead => 2)), 0::bigint,
+	(SELECT count(*) FROM pg_temp.maintain(months_ahead => 2)), 0::bigint,
 	'a second call with nothing to do does nothing');
 SELECT is(
 	(SELECT string_agg(partition_name, ' ' ORDER BY partition_name)
-	   FROM cmp.maintain_partitions(months_ahead => 3) WHERE table_name = 'cmp.audit_log'),
+	   FROM pg_temp.maintain(months_ahead => 3) WHERE table_name = 'cmp.audit_log'),
 	format('audit_log_p%s', pg_temp.mon(3)), 'a larger months_ahead adds the missing month only');
 
 -- ---- the same reads through the parents ------------------------------------
@@ -180,8 +196,10 @@ SELECT throws_ok(format('SELECT count(*) FROM cmp.audit_log_p%s', pg_temp.mon(0)
 	'a month cannot be read directly');
 SELECT throws_ok('SELECT count(*) FROM cmp.audit_log_default', '42501', NULL,
 	'nor the default partition');
-SELECT throws_ok($$SELECT * FROM cmp.maintain_partitions()$$, '42501', NULL,
+SELECT throws_ok($$SELECT * FROM cmp.maintain_partition('cmp.audit_log')$$, '42501', NULL,
 	'an application role cannot maintain the partitions');
+SELECT throws_ok($$CALL cmp.maintain_partitions()$$, '42501', NULL,
+	'nor call the procedure');
 SELECT cmp.clear_actor();
 RESET ROLE;
 SELECT ok(:audit_acct < (SELECT count(*) FROM cmp.audit_log),
@@ -210,7 +228,7 @@ UPDATE cmp.event_consumer SET acked_event_id = -100 WHERE name = 'part_billing';
 
 SELECT count(*) AS audit_cur FROM cmp.audit_log WHERE occurred_at >= date_trunc('month', now()) \gset
 SELECT count(*) AS events_cur FROM cmp.event WHERE occurred_at >= date_trunc('month', now()) \gset
-CREATE TEMP TABLE ret AS SELECT * FROM cmp.maintain_partitions(months_ahead => 3,
+CREATE TEMP TABLE ret AS SELECT * FROM pg_temp.maintain(months_ahead => 3,
 	keep_history => '13 months', keep_audit => '13 months', keep_events => '1 year');
 SELECT is(
 	(SELECT string_agg(table_name || ' ' || partition_name || ' ' || action, ', ' ORDER BY table_name, partition_name) FROM ret),
@@ -230,14 +248,14 @@ SELECT ok(NOT EXISTS (SELECT FROM pg_class WHERE relname = 'audit_log_p' || pg_t
 
 UPDATE cmp.event_consumer SET acked_event_id = 0 WHERE name = 'part_billing';
 SELECT is(
-	(SELECT string_agg(partition_name || ' ' || action, ', ') FROM cmp.maintain_partitions(months_ahead => 3,
+	(SELECT string_agg(partition_name || ' ' || action, ', ') FROM pg_temp.maintain(months_ahead => 3,
 		keep_events => '1 year')),
 	format('event_p%s retired', pg_temp.mon(-13)),
 	'once every consumer has acknowledged them, the old events'' month is retired');
 SELECT is((SELECT count(*) FROM cmp.event), :events_cur::bigint,
 	'the current month''s events are all there');
 SELECT is(
-	(SELECT count(*) FROM cmp.maintain_partitions(months_ahead => 3, keep_history => '0 seconds',
+	(SELECT count(*) FROM pg_temp.maintain(months_ahead => 3, keep_history => '0 seconds',
 		keep_audit => '0 seconds', keep_events => '0 seconds') WHERE partition_name LIKE '%' || pg_temp.mon(0)),
 	0::bigint, 'the current month is never retired, even with a retention of zero');
 SELECT is((SELECT count(*) FROM cmp.audit_log), :audit_cur::bigint,

@@ -111,6 +111,15 @@ SELECT cmp.provision_sims(account_id => :acct_s,
 -- A DBA's own addition to the lifecycle: pg_dump keeps it, next to the six
 -- seeded transitions that CREATE EXTENSION makes again.
 INSERT INTO cmp.customer_status_transition (from_status, to_status) VALUES ('DRAFT', 'SUSPENDED');
+
+-- Months (SPEC §14): an audit row of a month long past (as an upgrade from
+-- 1.0 leaves them), then the partitions maintenance makes, the rows moved
+-- into them; pg_dump must write the months, their bounds and their rows.
+INSERT INTO cmp.audit_log (occurred_at, db_role, operation, resource_type)
+VALUES (now() - interval '13 months', 'old', 'old_op', 'customer');
+SELECT count(*) AS ignored
+  FROM unnest(ARRAY['cmp.sim_assignment_history_data', 'cmp.audit_log', 'cmp.event']::regclass[]) AS t,
+       cmp.maintain_partition(t, 2) \gset
 SQL
 then
 	ok "data loaded through create_account, create_user, create_customer, set_customer_status, provision_sims"
@@ -216,6 +225,21 @@ check_eq "restored: the extension is installed" "reseller_onboarding" \
 		cat "$work/err")"
 
 compare_db "restored" "$dst_db"
+
+# partitions DB -- every partition of the extension's tables with its bounds
+partitions() {
+	q "$1" "SELECT string_agg(i.inhparent::regclass || ' ' || c.relname || ' ' || pg_get_expr(c.relpartbound, c.oid),
+	                          ', ' ORDER BY c.relname)
+	          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+	         WHERE c.relnamespace = 'cmp'::regnamespace AND c.relkind = 'r'" || echo "error: $(head -n1 "$work/err")"
+}
+want=$(partitions "$src_db")
+got=$(partitions "$dst_db")
+if [[ $want == "$got" && $want == *audit_log_p*audit_log_p* ]]; then
+	ok "restored: the same months with the same bounds (${got:0:160}...)"
+else
+	not_ok "restored: the same months with the same bounds" "source:   $want" "restored: $got"
+fi
 
 # ---------------------------------------------------------------------------
 # 3. The restored extension keeps working
@@ -334,7 +358,11 @@ for name in 'Alpha GmbH' 'Bravo AG' 'Charlie SA' 'Delta Ltd'; do
 		not_ok "plain dump: the COPY section of cmp.customer holds '$name'"
 	fi
 done
-for t in account app_user_data sim_card audit_log customer_status_history user_customer sim_assignment_history_data; do
+# (the audit log and the SIM history are partitioned: their rows are in the
+# month that maintenance made for them above)
+month=$(q "$src_db" "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM')")
+for t in account app_user_data sim_card "audit_log_p$month" customer_status_history user_customer \
+	"sim_assignment_history_p$month"; do
 	if grep -q "^COPY cmp\.$t " "$work/src.sql"; then
 		ok "plain dump: has a COPY section for cmp.$t"
 	else

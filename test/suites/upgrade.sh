@@ -122,7 +122,8 @@ DECLARE
 	cols text;
 BEGIN
 	FOR r IN SELECT c.oid, c.relname FROM pg_class c
-	          WHERE c.relnamespace = 'cmp'::regnamespace AND c.relkind = 'r' ORDER BY 2 LOOP
+	          WHERE c.relnamespace = 'cmp'::regnamespace AND c.relkind IN ('r', 'p')
+	            AND NOT c.relispartition ORDER BY 2 LOOP
 		SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
 		  FROM pg_attribute a
 		 WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'db_role_oid';
@@ -240,6 +241,23 @@ if [[ -s $work/rows.new ]] && ! grep -qv ' d41d8cd98f00b204e9800998ecf8427e$' "$
 else
 	check 1 "the tables the update adds start empty"
 	sed 's/^/#   /' "$work/rows.new"
+fi
+
+# 1.1 partitions the SIM history and the audit log by month: the update
+# makes the 1.0 tables their default partitions; the first maintenance
+# moves their rows into months, and every row stays what it was.
+moved=$(q -d up -At -c "CALL cmp.maintain_partitions()" 2>&1 | awk '/ created: / { n += $NF } END { print n + 0 }')
+in_default=$(q -d up -At -c "SELECT (SELECT count(*) FROM ONLY cmp.audit_log_default)
+	+ (SELECT count(*) FROM ONLY cmp.sim_assignment_history_default)" 2>&1)
+rows_v10_columns up >"$work/rows.all2"
+awk 'NR == FNR { had[$1] = 1; next } ($1 in had)' "$work/rows.before" "$work/rows.all2" >"$work/rows.after2"
+if [[ $moved =~ ^[0-9]+$ ]] && ((moved > 0)) && [[ $in_default == 0 ]] &&
+	diff -u "$work/rows.before" "$work/rows.after2" >"$work/rows.diff2"; then
+	check 0 "the first cmp.maintain_partitions() moves the 1.0 rows into months ($moved rows), and every table's rows are unchanged"
+else
+	check 1 "the first cmp.maintain_partitions() moves the 1.0 rows into months, rows unchanged"
+	echo "#   moved=$moved left in the default partitions=$in_default"
+	sed 's/^/#   /' "$work/rows.diff2" 2>/dev/null | head -20
 fi
 stale=$(q -d up -At -c "SELECT count(*) FROM cmp.app_user WHERE db_role IS NOT NULL AND db_role_oid IS DISTINCT FROM (SELECT oid FROM pg_roles WHERE rolname = db_role)")
 check "$([[ $stale == 0 ]] && echo 0 || echo 1)" "the update bound the existing db_role mapping to its role's OID"
