@@ -931,15 +931,19 @@ BEGIN
 		ELSE
 			RAISE EXCEPTION 'cmp.maintain_partition maintains cmp.sim_assignment_history_data, cmp.audit_log and cmp.event, not %',
 				coalesce(partitioned_table::text, 'NULL')
-				USING ERRCODE = 'invalid_parameter_value', COLUMN = 'partitioned_table';
+				-- the argument stands for a pg_class row
+				USING ERRCODE = 'invalid_parameter_value',
+				      SCHEMA = 'pg_catalog', TABLE = 'pg_class', COLUMN = 'oid';
 	END CASE;
 	IF months_ahead IS NULL OR months_ahead < 0 OR months_ahead > 120 THEN
 		RAISE EXCEPTION 'months_ahead must be between 0 and 120, not %', coalesce(months_ahead::text, 'NULL')
-			USING ERRCODE = 'invalid_parameter_value', COLUMN = 'months_ahead';
+			USING ERRCODE = 'invalid_parameter_value', SCHEMA = 'cmp',
+			      TABLE = (SELECT relname FROM pg_class WHERE oid = partitioned_table), COLUMN = key;
 	END IF;
-	IF keep < interval '0' THEN
-		RAISE EXCEPTION 'a retention cannot be negative, not %', keep
-			USING ERRCODE = 'invalid_parameter_value', COLUMN = 'keep';
+	IF keep < interval '0' OR keep > interval '1000 years' THEN
+		RAISE EXCEPTION 'a retention must be between 0 and 1000 years, not %', keep
+			USING ERRCODE = 'invalid_parameter_value', SCHEMA = 'cmp',
+			      TABLE = (SELECT relname FROM pg_class WHERE oid = partitioned_table), COLUMN = key;
 	END IF;
 
 	-- one maintenance of a table at a time; readers and writers go on

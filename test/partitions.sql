@@ -10,7 +10,7 @@
 -- the default partitions as 1.0's rows do after an upgrade.
 
 BEGIN;
-SELECT plan(44);
+SELECT plan(45);
 
 SET client_min_messages = warning;
 -- months are UTC months whatever the session's time zone
@@ -113,6 +113,8 @@ SELECT throws_ok($$SELECT * FROM cmp.maintain_partition('cmp.audit_log', months_
 	'months_ahead above 120 is refused (22023)');
 SELECT throws_ok($$SELECT * FROM cmp.maintain_partition('cmp.audit_log', keep => '-1 day')$$, '22023', NULL,
 	'a negative retention is refused (22023)');
+SELECT throws_ok($$SELECT * FROM cmp.maintain_partition('cmp.audit_log', keep => '1001 years')$$, '22023', NULL,
+	'a retention beyond 1000 years is refused (22023), not 22008 from the date arithmetic');
 SELECT throws_ok($$SELECT * FROM cmp.maintain_partition('cmp.sim_card')$$, '22023', NULL,
 	'a table that is not one of the three is refused (22023)');
 SELECT is(pg_temp.parts('cmp.audit_log'), 'audit_log_default', 'a refused call created nothing');

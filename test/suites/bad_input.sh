@@ -442,10 +442,10 @@ check_eq "$name" 0 "$missing_table" "$(q "SELECT string_agg(DISTINCT format('%s(
 read -r named_total named_bad < <(q "
 	SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (
 			SELECT 1 FROM pg_catalog.pg_attribute AS a
-			 WHERE a.attrelid = to_regclass(format('cmp.%I', v.table_name))
+			 WHERE a.attrelid = to_regclass(format('%I.%I', coalesce(v.schema_name, 'cmp'), v.table_name))
 			   AND a.attname = v.column_name AND a.attnum > 0 AND NOT a.attisdropped))
 	  FROM bad_input.verdict AS v WHERE v.outcome = 'error' AND v.column_name IS NOT NULL" | tr '|' ' ')
-name="$named_total refusals name a column_name: each a column of cmp.table_name"
+name="$named_total refusals name a column_name: each a column of schema_name.table_name"
 if [[ $named_bad == 0 ]]; then
 	ok "$name"
 else
@@ -456,7 +456,7 @@ else
 		  FROM bad_input.verdict AS v
 		 WHERE v.outcome = 'error' AND v.column_name IS NOT NULL
 		   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS a
-							WHERE a.attrelid = to_regclass(format('cmp.%I', v.table_name))
+							WHERE a.attrelid = to_regclass(format('%I.%I', coalesce(v.schema_name, 'cmp'), v.table_name))
 							  AND a.attname = v.column_name AND a.attnum > 0 AND NOT a.attisdropped)
 		 GROUP BY v.table_name, v.column_name ORDER BY min(v.call_id) LIMIT 25")
 	not_ok "$name" "$named_bad name no such column:" "${offenders[@]}"

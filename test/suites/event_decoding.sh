@@ -103,12 +103,20 @@ SELECT cmp.provision_sims(account_id => :r1,
 	iccids => array(SELECT pg_temp.luhn('8949' || lpad(g::text, 14, '0')) FROM generate_series(1, 200) g));
 SELECT cmp.provision_sims(account_id => :r2,
 	iccids => array(SELECT pg_temp.luhn('8949' || lpad(g::text, 14, '0')) FROM generate_series(1001, 1200) g));
+-- the months of cmp.event (SPEC §14): the stream names the partition a row
+-- is in (cmp.event_pYYYY_MM, cmp.event_default), not cmp.event
+CALL cmp.maintain_partitions(months_ahead => 1);
 SELECT max(event_id) AS before FROM cmp.event \gset
 SELECT slot_name FROM pg_create_logical_replication_slot(:'slot', 'wal2json');
 \echo :r1 :r2 :a1 :a2 :before
 SQL
 read -r r1 r2 a1 a2 before < <(tail -n1 "$work/setup.log")
 ok "the fixture (events 1 .. $before) and a wal2json slot made after it"
+# wal2json's table filter: the partitions of cmp.event, as a consumer lists
+# them (README "Change feed": logical decoding)
+evtables=$(val "SELECT string_agg('cmp.' || c.relname, ',' ORDER BY c.relname)
+	FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'cmp.event'::regclass")
+evre='^event_(default|p[0-9]{4}_[0-9]{2})$'
 
 # ---- 2. changes through the functions ----------------------------------------
 # A: begins first, writes two events, and waits for B to commit
@@ -188,13 +196,13 @@ echo "# events $((before + 1)) .. $newest committed since the slot was made"
 # One session: the unfiltered stream peeked at (a control), then the filtered
 # one read (consumed), both kept in temporary tables, which logical decoding
 # does not see; each check prints `bad|what|detail`.
-q -F '|' -v slot="$slot" -v before="$before" -v a="Decoding A" -v b="Decoding B" >"$work/checks" 2>&1 <<'SQL'
+q -F '|' -v slot="$slot" -v evtables="$evtables" -v evre="$evre" -v before="$before" -v a="Decoding A" -v b="Decoding B" >"$work/checks" 2>&1 <<'SQL'
 CREATE TEMP TABLE raw_all AS
 	SELECT n, data::jsonb AS j FROM pg_logical_slot_peek_changes(:'slot', NULL, NULL, 'format-version', '2')
 	WITH ORDINALITY AS t(lsn, xid, data, n);
 CREATE TEMP TABLE raw_ev AS
 	SELECT n, data::jsonb AS j FROM pg_logical_slot_get_changes(:'slot', NULL, NULL, 'format-version', '2',
-		'add-tables', 'cmp.event') WITH ORDINALITY AS t(lsn, xid, data, n);
+		'add-tables', :'evtables') WITH ORDINALITY AS t(lsn, xid, data, n);
 -- the filtered stream: one row per action, with its transaction block and columns
 CREATE TEMP TABLE s AS
 	SELECT n, j->>'action' AS action, j->>'schema' AS sch, j->>'table' AS tab,
@@ -202,21 +210,21 @@ CREATE TEMP TABLE s AS
 	       (SELECT jsonb_object_agg(c->>'name', c->'value') FROM jsonb_array_elements(j->'columns') c) AS col
 	  FROM raw_ev;
 CREATE TEMP TABLE se AS
-	SELECT n, block, (col->>'event_id')::bigint AS event_id, col FROM s WHERE action = 'I' AND tab = 'event';
+	SELECT n, block, (col->>'event_id')::bigint AS event_id, col FROM s WHERE action = 'I' AND tab ~ :'evre';
 CREATE TEMP TABLE want AS SELECT * FROM cmp.event WHERE event_id > :before;
 CREATE TEMP TABLE a_ids AS SELECT event_id FROM want WHERE payload->'new'->>'name' = :'a' OR customer_id IN
 	(SELECT customer_id FROM want WHERE payload->'new'->>'name' = :'a');
 
 SELECT count(*), 'the filtered stream holds only INSERTs into cmp.event, between BEGIN and COMMIT',
        string_agg(DISTINCT action || ' ' || coalesce(sch || '.' || tab, ''), ', ')
-  FROM s WHERE action NOT IN ('B', 'C') AND NOT (action = 'I' AND sch = 'cmp' AND tab = 'event');
+  FROM s WHERE action NOT IN ('B', 'C') AND NOT (action = 'I' AND sch = 'cmp' AND tab ~ :'evre');
 SELECT count(*), 'nothing of cmp.event_pending in the filtered stream', ''
   FROM raw_ev WHERE j::text LIKE '%event_pending%';
 SELECT (c_p <> 0 OR c_e <> n)::int,
        'even without the filter, the stream shows no row of cmp.event_pending (unlogged) and one INSERT into cmp.event per event',
        format('%s events, %s rows of cmp.event_pending, %s INSERTs into cmp.event', n, c_p, c_e)
   FROM (SELECT count(*) FILTER (WHERE j->>'table' = 'event_pending') AS c_p,
-               count(*) FILTER (WHERE j->>'table' = 'event' AND j->>'action' = 'I') AS c_e
+               count(*) FILTER (WHERE j->>'table' ~ :'evre' AND j->>'action' = 'I') AS c_e
           FROM raw_all WHERE j->>'schema' = 'cmp') p,
        (SELECT count(*) AS n FROM want) w;
 SELECT (g IS DISTINCT FROM w)::int,
@@ -257,7 +265,7 @@ SELECT count(*), 'nothing of the rolled-back transaction or of the savepoint rol
 SELECT (count(*) <> 1)::int, 'the event before the rolled-back savepoint is there, once', count(*)::text
   FROM se WHERE (col->>'payload')::jsonb->'new'->>'name' = 'Decoding kept';
 SELECT count(*), 'read once, the slot is consumed: reading again gives no event', ''
-  FROM pg_logical_slot_get_changes(:'slot', NULL, NULL, 'format-version', '2', 'add-tables', 'cmp.event') c
+  FROM pg_logical_slot_get_changes(:'slot', NULL, NULL, 'format-version', '2', 'add-tables', :'evtables') c
  WHERE c.data::jsonb->>'action' = 'I';
 SQL
 if ! grep -q '|' "$work/checks"; then
@@ -277,12 +285,12 @@ purged=$(val "WITH d AS (DELETE FROM cmp.event WHERE event_id <= $newest RETURNI
 read -r dels ins rest < <(val "SELECT count(*) FILTER (WHERE j->>'action' = 'D' AND j->'identity'->0->>'name' = 'event_id'),
 	count(*) FILTER (WHERE j->>'action' = 'I')
 	FROM (SELECT data::jsonb AS j FROM pg_logical_slot_peek_changes('$slot', NULL, NULL, 'format-version', '2',
-		'add-tables', 'cmp.event')) c" | tr '|' ' ')
+		'add-tables', '$evtables')) c" | tr '|' ' ')
 check_eq "a purge of $purged events shows in the stream as one DELETE of cmp.event per event, by event_id, and no INSERT" \
 	"$purged 0" "${dels:-?} ${ins:-?}"
 check_eq "with actions = insert, the purge leaves the stream empty" 0 \
 	"$(val "SELECT count(*) FROM pg_logical_slot_get_changes('$slot', NULL, NULL, 'format-version', '2',
-		'add-tables', 'cmp.event', 'actions', 'insert') WHERE data::jsonb->>'action' NOT IN ('B', 'C')")"
+		'add-tables', '$evtables', 'actions', 'insert') WHERE data::jsonb->>'action' NOT IN ('B', 'C')")"
 slot_lsn() { val "SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = '$slot'"; }
 pinned=$(slot_lsn)
 wal0=$(val 'SELECT pg_current_wal_lsn()')

@@ -130,6 +130,7 @@ INSERT INTO bad_input.valid_default (fn, arg, expr) VALUES
 	('set_actor', 'is_local', 'true'),
 	('actor_sees_user', 'user_id', :'aadm'),
 	('actor_gate', 'allowed', 'true'),
+	('maintain_partition', 'partitioned_table', '''cmp.audit_log'''),
 	('actor_sees', 'account_id', :'a1'),
 	('actor_sees', 'customer_id', :'ca'),
 	('actor_sees', 'other_customer_id', :'ca'),
@@ -461,6 +462,13 @@ INSERT INTO bad_input.bad_value (typ, label, expr) VALUES
 	('interval', 'zero', '''0'''),
 	('interval', 'huge', '''178000000 years'''),
 	('interval', 'mixed signs', '''1 month -40 days''');
+
+-- regclass (the table cmp.maintain_partition maintains)
+INSERT INTO bad_input.bad_value (typ, label, expr) VALUES
+	('regclass', 'NULL', 'NULL'),
+	('regclass', 'a table that is not partitioned', '''cmp.sim_card'''),
+	('regclass', 'a default partition', '''cmp.audit_log_default'''),
+	('regclass', 'a catalog', '''pg_catalog.pg_class''');
 
 -- numeric
 INSERT INTO bad_input.bad_value (typ, label, expr) VALUES
