@@ -195,6 +195,16 @@ UNION ALL SELECT 'audit log', count(*) FROM cmp.audit_log
 UNION ALL SELECT 'database size (MB)', pg_database_size(current_database()) / 1048576
 " >"$out/rowcounts.csv"
 sed 's/^/    /' "$out/rowcounts.csv"
+# what the data set takes on disk, per table and index (SPEC §14: the
+# capacity estimate in bench/README.md scales these)
+psql_su --csv -c "
+SELECT c.relname AS relation, CASE c.relkind WHEN 'i' THEN 'index' ELSE 'table' END AS kind,
+       coalesce(i.indrelid::regclass::text, '') AS of_table, c.reltuples::bigint AS rows_estimate,
+       round(pg_relation_size(c.oid) / 1048576.0, 1) AS mb
+  FROM pg_class c LEFT JOIN pg_index i ON i.indexrelid = c.oid
+ WHERE c.relnamespace = 'cmp'::regnamespace AND c.relkind IN ('r', 'i') AND pg_relation_size(c.oid) > 1048576
+ ORDER BY pg_relation_size(c.oid) DESC
+" >"$out/sizes.csv"
 
 # ---------------------------------------------------------------------------
 # Measurement helpers.
