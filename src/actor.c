@@ -14,6 +14,8 @@
  * snapshot of the statement that asks, with one query, and kept only while
  * that snapshot is the active one: every statement sees the revocations
  * its snapshot sees, and no invalidation has to reach a backend in time.
+ * What cmp.set_actor looked up is kept the same way, for its own snapshot:
+ * the next statement, if nothing committed in between, needs no look-up.
  * Under REPEATABLE READ and SERIALIZABLE the actor is resolved for the
  * transaction's snapshot and for the latest one, and is what both allow:
  * a revocation committed after the transaction began still applies, as
@@ -115,26 +117,30 @@ typedef struct Resolved
 static Resolved last;
 static MemoryContext ResolvedContext = NULL;	/* reset at each resolution */
 
+/*
+ * A user and, for an active CUSTOMER user, its visible customers in order:
+ * one execution per resolution.
+ */
+#define USER_LOOKUP \
+	"SELECT u.user_id, u.context_level::text, u.account_id, u.is_admin," \
+	"       u.status::text OPERATOR(pg_catalog.=) 'ACTIVE'," \
+	"       CASE WHEN u.context_level::text OPERATOR(pg_catalog.=) 'CUSTOMER'" \
+	"             AND u.status::text OPERATOR(pg_catalog.=) 'ACTIVE' THEN ARRAY(" \
+	"         SELECT uc.customer_id FROM cmp.user_customer uc" \
+	"           JOIN cmp.customer c ON c.customer_id OPERATOR(pg_catalog.=) uc.customer_id" \
+	"          WHERE uc.user_id OPERATOR(pg_catalog.=) u.user_id" \
+	"            AND c.status::text OPERATOR(pg_catalog.=) ANY (ARRAY['ACTIVE', 'SUSPENDED'])" \
+	"          ORDER BY uc.customer_id) END" \
+	"  FROM cmp.app_user_data u"
+
 static KeptPlan user_by_id = {
-	"SELECT u.user_id, u.context_level::text, u.account_id, u.is_admin,"
-	"       u.status::text OPERATOR(pg_catalog.=) 'ACTIVE'"
-	"  FROM cmp.app_user_data u WHERE u.user_id OPERATOR(pg_catalog.=) $1",
+	USER_LOOKUP " WHERE u.user_id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}
 };
 static KeptPlan user_by_role = {
-	"SELECT u.user_id, u.context_level::text, u.account_id, u.is_admin,"
-	"       u.status::text OPERATOR(pg_catalog.=) 'ACTIVE'"
-	"  FROM cmp.app_user_data u WHERE u.db_role OPERATOR(pg_catalog.=) $1"
+	USER_LOOKUP " WHERE u.db_role OPERATOR(pg_catalog.=) $1"
 	"   AND u.db_role_oid OPERATOR(pg_catalog.=) $2",
 	2, {NAMEOID, OIDOID}
-};
-static KeptPlan visible_customers = {
-	"SELECT uc.customer_id FROM cmp.user_customer uc"
-	"  JOIN cmp.customer c ON c.customer_id OPERATOR(pg_catalog.=) uc.customer_id"
-	" WHERE uc.user_id OPERATOR(pg_catalog.=) $1"
-	"   AND c.status::text OPERATOR(pg_catalog.=) ANY (ARRAY['ACTIVE', 'SUSPENDED'])"
-	" ORDER BY uc.customer_id",
-	1, {INT8OID}
 };
 static KeptPlan visible_users = {
 	"SELECT DISTINCT uc.user_id FROM cmp.user_customer uc"
@@ -478,16 +484,21 @@ ResolveFor(Snapshot snap, int64 setting_id, Oid outer, Actor *a, MemoryContext c
 		a->active = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 											   SPI_tuptable->tupdesc, 5, &isnull));
 	}
-	if (a->kind == ACTOR_CUSTOMER && a->active)
+	if (n == 1 && a->kind == ACTOR_CUSTOMER && a->active)
 	{
+		bool		isnull;
+		Datum		ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull);
+		Datum	   *elems;
 		int			i;
 
-		arg = Int64GetDatum(a->user_id);
-		n = LookupAsOwner(&visible_customers, &arg, snap);
+		n = 0;
+		if (!isnull)
+			deconstruct_array(DatumGetArrayTypeP(ids), INT8OID, sizeof(int64),
+							  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, NULL, &n);
 		a->ncustomers = n;
 		a->customer_ids = MemoryContextAlloc(cxt, sizeof(int64) * Max(n, 1));
 		for (i = 0; i < n; i++)
-			a->customer_ids[i] = SpiGetInt64(i, 1, NULL);
+			a->customer_ids[i] = DatumGetInt64(elems[i]);
 	}
 }
 
@@ -531,6 +542,32 @@ SameKey(Snapshot snap, bool xact_snapshot)
 			memcmp(snap->xip, last.xip, sizeof(TransactionId) * snap->xcnt) == 0) &&
 		(snap->subxcnt <= 0 ||
 		 memcmp(snap->subxip, last.subxip, sizeof(TransactionId) * snap->subxcnt) == 0);
+}
+
+/*
+ * The resolution in last (in ResolvedContext) is the actor as snap sees it:
+ * so is it for any snapshot that sees the same (SameKey).
+ */
+static void
+KeepFor(Snapshot snap)
+{
+	last.setting_id = actor_setting_id;
+	last.outer_user = GetOuterUserId();
+	last.xmin = snap->xmin;
+	last.xmax = snap->xmax;
+	last.curcid = snap->curcid;
+	last.xcnt = snap->xcnt;
+	last.subxcnt = snap->subxcnt;
+	last.suboverflowed = snap->suboverflowed;
+	last.xip = MemoryContextAlloc(ResolvedContext, sizeof(TransactionId) * Max(snap->xcnt, 1));
+	if (snap->xcnt > 0)
+		memcpy(last.xip, snap->xip, sizeof(TransactionId) * snap->xcnt);
+	last.subxip = MemoryContextAlloc(ResolvedContext,
+									 sizeof(TransactionId) * Max(snap->subxcnt, 1));
+	if (snap->subxcnt > 0)
+		memcpy(last.subxip, snap->subxip, sizeof(TransactionId) * snap->subxcnt);
+	last.statement = GetCurrentStatementStartTimestamp();
+	last.valid = true;
 }
 
 static void
@@ -579,23 +616,7 @@ Resolve(void)
 		known_role_ncustomers = a->ncustomers;
 	}
 
-	last.setting_id = actor_setting_id;
-	last.outer_user = outer;
-	last.xmin = snap->xmin;
-	last.xmax = snap->xmax;
-	last.curcid = snap->curcid;
-	last.xcnt = snap->xcnt;
-	last.subxcnt = snap->subxcnt;
-	last.suboverflowed = snap->suboverflowed;
-	last.xip = MemoryContextAlloc(ResolvedContext, sizeof(TransactionId) * Max(snap->xcnt, 1));
-	if (snap->xcnt > 0)
-		memcpy(last.xip, snap->xip, sizeof(TransactionId) * snap->xcnt);
-	last.subxip = MemoryContextAlloc(ResolvedContext,
-									 sizeof(TransactionId) * Max(snap->subxcnt, 1));
-	if (snap->subxcnt > 0)
-		memcpy(last.subxip, snap->subxip, sizeof(TransactionId) * snap->subxcnt);
-	last.statement = GetCurrentStatementStartTimestamp();
-	last.valid = true;
+	KeepFor(snap);
 }
 
 Actor
@@ -781,6 +802,8 @@ ActorSetUser(int64 user_id, bool is_local, const char *refusal)
 {
 	char		buf[32];
 	Actor		a;
+	Snapshot	snap = StatementSnapshot();
+	MemoryContext caller = CurrentMemoryContext;
 
 	if (!LookupRelations())
 		ereport(ERROR,
@@ -798,7 +821,7 @@ ActorSetUser(int64 user_id, bool is_local, const char *refusal)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* one look-up: whether the user exists and may act, its kind and customers */
-	ResolveFor(StatementSnapshot(), user_id, GetOuterUserId(), &a, CurrentMemoryContext);
+	ResolveFor(snap, user_id, GetOuterUserId(), &a, caller);
 	if (a.user_id == 0 && refusal)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -836,6 +859,25 @@ ActorSetUser(int64 user_id, bool is_local, const char *refusal)
 
 	snprintf(buf, sizeof(buf), INT64_FORMAT, user_id);
 	SetActorSetting(buf, is_local);
+
+	/*
+	 * What was looked up is this actor as snap sees it: the statements that
+	 * follow with a snapshot that sees the same (no commit in between) need
+	 * not look it up again.  Under REPEATABLE READ a statement's resolution
+	 * also asks the latest snapshot, which this one did not.
+	 */
+	if (!IsolationUsesXactSnapshot() && actor_setting_id == user_id)
+	{
+		last.valid = false;
+		MemoryContextReset(ResolvedContext);
+		last.actor = a;
+		last.actor.customer_ids = MemoryContextAlloc(ResolvedContext,
+													 sizeof(int64) * Max(a.ncustomers, 1));
+		if (a.ncustomers > 0)
+			memcpy(last.actor.customer_ids, a.customer_ids, sizeof(int64) * a.ncustomers);
+		last.have_users = false;
+		KeepFor(snap);
+	}
 }
 
 Datum
