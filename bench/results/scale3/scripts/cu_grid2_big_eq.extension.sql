@@ -1,0 +1,1 @@
+SELECT * FROM cmp.sim_grid WHERE iccid > '8949010000299090827' ORDER BY iccid LIMIT 50;
