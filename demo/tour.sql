@@ -179,3 +179,15 @@ SELECT cmp.set_actor(:csp_user, is_local => false);
 SELECT event_id, actor_user_id, db_role, operation, resource_type, resource_id, customer_id
   FROM cmp.audit_log ORDER BY event_id;
 RESET ROLE;
+
+\echo
+\echo '=== 8. Months: the histories, the audit log and the feed are partitioned ==='
+\echo 'What a scheduler runs daily (here: make this month and the next two):'
+SELECT cmp.clear_actor();
+CALL cmp.maintain_partitions(months_ahead => 2);
+SELECT i.inhparent::regclass AS partitioned_table, c.relname AS partition,
+       pg_get_expr(c.relpartbound, c.oid) AS bounds,
+       (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM cmp.%I', c.relname), false, true, '')))[1]::text::bigint AS row_count
+  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE c.relnamespace = 'cmp'::regnamespace
+ ORDER BY 1, c.relname;
