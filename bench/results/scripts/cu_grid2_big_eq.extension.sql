@@ -1,0 +1,1 @@
+SELECT * FROM cmp.sim_grid WHERE iccid > '8949010000001105525' ORDER BY iccid LIMIT 50;
