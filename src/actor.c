@@ -253,6 +253,15 @@ KindOfSetting(int *ncustomers)
 	return ACTOR_KIND_UNKNOWN;
 }
 
+/* Drop the last resolution and everything allocated for it. */
+static void
+ForgetResolved(void)
+{
+	last.valid = false;
+	last.have_users = false;
+	MemoryContextReset(ResolvedContext);
+}
+
 static void
 Tell(void)
 {
@@ -581,11 +590,9 @@ Resolve(void)
 	if (SameKey(snap, xact_snapshot))
 		return;
 
-	last.valid = false;
-	MemoryContextReset(ResolvedContext);
+	ForgetResolved();
 	memset(a, 0, sizeof(Actor));
 	a->kind = ACTOR_NONE;
-	last.have_users = false;
 
 	if (actor_setting_id == 0 && superuser_arg(outer))
 	{
@@ -868,14 +875,12 @@ ActorSetUser(int64 user_id, bool is_local, const char *refusal)
 	 */
 	if (!IsolationUsesXactSnapshot() && actor_setting_id == user_id)
 	{
-		last.valid = false;
-		MemoryContextReset(ResolvedContext);
+		ForgetResolved();
 		last.actor = a;
 		last.actor.customer_ids = MemoryContextAlloc(ResolvedContext,
 													 sizeof(int64) * Max(a.ncustomers, 1));
 		if (a.ncustomers > 0)
 			memcpy(last.actor.customer_ids, a.customer_ids, sizeof(int64) * a.ncustomers);
-		last.have_users = false;
 		KeepFor(snap);
 	}
 }
