@@ -540,16 +540,20 @@ COMMENT ON COLUMN cmp.customer_overview.terminated_at IS 'when it was TERMINATED
 -- misses one: no id below n can commit later.
 -- ---------------------------------------------------------------------------
 
+CREATE FUNCTION cmp.event_type_is_valid(value text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'event_type_is_valid'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION cmp.event_type_is_valid(text) IS 'one of the event types of the change feed';
 CREATE SEQUENCE cmp.event_id_seq;
 CREATE TABLE cmp.event (
 	event_id bigint NOT NULL,
 	occurred_at timestamptz NOT NULL,
-	event_type text NOT NULL CHECK (event_type IN (
-		'account.created', 'user.created', 'user.status_changed',
-		'customer.created', 'customer.updated', 'customer.deleted',
-		'customer.status_changed', 'customer_user.assigned',
-		'customer_user.unassigned', 'sims.provisioned', 'sims.assigned',
-		'sims.unassigned')),
+	-- account.created, user.created, user.status_changed, customer.created,
+	-- customer.updated, customer.deleted, customer.status_changed,
+	-- customer_user.assigned, customer_user.unassigned, sims.provisioned,
+	-- sims.assigned or sims.unassigned (SPEC §11)
+	event_type text NOT NULL CONSTRAINT event_event_type_check
+		CHECK (cmp.event_type_is_valid(event_type)),
 	account_id bigint,
 	customer_id bigint,
 	resource_type text NOT NULL,

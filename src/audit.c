@@ -80,6 +80,27 @@ EventType(const char *operation)
 	return NULL;
 }
 
+/*
+ * cmp.event_type_is_valid(text): whether the text is one of the event types
+ * above, for the CHECK of cmp.event.  A call is far cheaper than a list of
+ * constants there, which PostgreSQL reads back from its text form for every
+ * statement that inserts events.
+ */
+PG_FUNCTION_INFO_V1(event_type_is_valid);
+Datum
+event_type_is_valid(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	int			i;
+
+	for (i = 0; i < lengthof(event_types); i++)
+		if (strlen(event_types[i].event_type) == len &&
+			memcmp(event_types[i].event_type, VARDATA_ANY(t), len) == 0)
+			PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(false);
+}
+
 void
 AuditWrite(const AuditEvent *ev)
 {

@@ -57,7 +57,8 @@ SELECT is(
 	ARRAY(SELECT p.proname::text FROM pg_proc p
 	       WHERE p.pronamespace = 'cmp'::regnamespace AND p.provolatile = 'i'
 	       ORDER BY 1),
-	ARRAY['actor_gate', 'country_is_valid', 'currency_is_valid', 'email_is_valid', 'iccid_is_valid',
+	ARRAY['actor_gate', 'country_is_valid', 'currency_is_valid', 'email_is_valid',
+	      'event_type_is_valid', 'iccid_is_valid',
 	      'iccid_problem', 'imsi_is_valid', 'msisdn_is_valid', 'phone_is_valid', 'url_is_valid'],
 	'catalog: the only IMMUTABLE functions in cmp are the value validators and actor_gate (which returns its argument)');
 SELECT is_empty($$

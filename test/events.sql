@@ -24,7 +24,7 @@
 -- ro_ev_app, since row-level security does not bind superusers.
 
 BEGIN;
-SELECT plan(121);
+SELECT plan(123);
 
 SET client_min_messages = warning;
 
@@ -695,6 +695,20 @@ SELECT is(pg_temp.try($$SELECT cmp.purge_events('0 seconds')$$),
 	'purge_events: with the lagging consumer dropped, the system actor purges the rest');
 SELECT is(ARRAY(SELECT event_id FROM cmp.event ORDER BY event_id), ARRAY[:recent]::bigint[],
 	'purge_events: only the event younger than the interval is left');
+
+-- the CHECK of cmp.event accepts exactly the types of SPEC §11
+SELECT is(ARRAY(SELECT t FROM unnest(ARRAY['account.created', 'user.created', 'user.status_changed',
+	      'customer.created', 'customer.updated', 'customer.deleted', 'customer.status_changed',
+	      'customer_user.assigned', 'customer_user.unassigned', 'sims.provisioned',
+	      'sims.assigned', 'sims.unassigned', 'sims.deleted', 'customer.created ', 'CUSTOMER.CREATED',
+	      'customer', '']) AS t WHERE cmp.event_type_is_valid(t)),
+	ARRAY['account.created', 'user.created', 'user.status_changed', 'customer.created',
+	      'customer.updated', 'customer.deleted', 'customer.status_changed', 'customer_user.assigned',
+	      'customer_user.unassigned', 'sims.provisioned', 'sims.assigned', 'sims.unassigned'],
+	'event_type_is_valid: the twelve types of SPEC §11 and nothing else (no prefix, case or padding)');
+SELECT throws_ok($$INSERT INTO cmp.event (event_id, occurred_at, event_type, resource_type, payload)
+	VALUES (-1, now(), 'customer.renamed', 'customer', '{}')$$, '23514', NULL,
+	'cmp.event: an unknown event type is refused by its CHECK, even for a superuser');
 
 SELECT * FROM finish();
 ROLLBACK;
