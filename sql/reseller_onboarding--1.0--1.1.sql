@@ -532,12 +532,15 @@ COMMENT ON COLUMN cmp.customer_overview.terminated_at IS 'when it was TERMINATED
 -- committed, in the order they committed, and acknowledges them.
 --
 -- Commit order: an event's id is taken at commit, not when it is written.
--- A call writes its event into cmp.event_pending; a deferred trigger on
--- that table, which runs when the transaction commits, takes the lock of
--- cmp.event_commit_order (held until the transaction has ended), gives the
--- event the next id and moves it into cmp.event. So whoever can see event n
--- can see every event below n, and a consumer that has read up to n never
--- misses one: no id below n can commit later.
+-- A call writes its audit row (and remembers, in its transaction's memory,
+-- that the row has an event to come); a deferred trigger on cmp.audit_log,
+-- which runs when the transaction commits, takes the lock of
+-- cmp.event_commit_order (held until the transaction has ended) and writes
+-- the row's event into cmp.event with the next id. So whoever can see event
+-- n can see every event below n, and a consumer that has read up to n never
+-- misses one: no id below n can commit later. An audit row that no call of
+-- this transaction wrote (restored by pg_restore, or written by hand) makes
+-- no event.
 -- ---------------------------------------------------------------------------
 
 CREATE FUNCTION cmp.event_type_is_valid(value text) RETURNS boolean
@@ -590,33 +593,6 @@ COMMENT ON COLUMN cmp.event.actor_user_id IS 'the acting CMP user (NULL: the sys
 COMMENT ON COLUMN cmp.event.payload IS
 	'the change: previous and new fields, counts, ICCIDs of a bulk call, the audit row''s id';
 
--- Unlogged: its rows live only until their transaction commits (then they
--- move into cmp.event, which is logged), so a crash, which aborts those
--- transactions, loses nothing by emptying it; and no WAL is written for
--- them (nor shown to logical decoding).
-CREATE UNLOGGED TABLE cmp.event_pending (
-	pending_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-	LIKE cmp.event EXCLUDING ALL
-);
-ALTER TABLE cmp.event_pending DROP COLUMN event_id;
-ALTER TABLE cmp.event_pending ENABLE ROW LEVEL SECURITY;
-ALTER TABLE cmp.event_pending FORCE ROW LEVEL SECURITY;
-REVOKE ALL ON cmp.event_pending FROM PUBLIC;
--- (empty whenever no transaction is committing, but dumped like every table)
-SELECT pg_catalog.pg_extension_config_dump('cmp.event_pending', '');
-SELECT pg_catalog.pg_extension_config_dump('cmp.event_pending_pending_id_seq', '');
-COMMENT ON TABLE cmp.event_pending IS
-	'internal: events of transactions that have not committed yet (always empty to other sessions)';
-COMMENT ON COLUMN cmp.event_pending.pending_id IS 'internal: the row''s place until commit';
-COMMENT ON COLUMN cmp.event_pending.occurred_at IS 'see cmp.event';
-COMMENT ON COLUMN cmp.event_pending.event_type IS 'see cmp.event';
-COMMENT ON COLUMN cmp.event_pending.account_id IS 'see cmp.event';
-COMMENT ON COLUMN cmp.event_pending.customer_id IS 'see cmp.event';
-COMMENT ON COLUMN cmp.event_pending.resource_type IS 'see cmp.event';
-COMMENT ON COLUMN cmp.event_pending.resource_id IS 'see cmp.event';
-COMMENT ON COLUMN cmp.event_pending.actor_user_id IS 'see cmp.event';
-COMMENT ON COLUMN cmp.event_pending.payload IS 'see cmp.event';
-
 -- Locked by committing transactions that wrote events, one at a time; it
 -- holds no rows.
 CREATE TABLE cmp.event_commit_order ();
@@ -632,8 +608,9 @@ CREATE FUNCTION cmp.event_commit() RETURNS trigger
 	LANGUAGE C SECURITY DEFINER;
 REVOKE EXECUTE ON FUNCTION cmp.event_commit() FROM PUBLIC;
 COMMENT ON FUNCTION cmp.event_commit() IS
-	'internal: at commit, numbers a pending event in commit order and moves it into cmp.event';
-CREATE CONSTRAINT TRIGGER event_commit AFTER INSERT ON cmp.event_pending
+	'internal: at commit, writes the event of an audit row into cmp.event, numbered in commit order';
+-- (on the partitioned table: every month's partition gets it too)
+CREATE CONSTRAINT TRIGGER event_commit AFTER INSERT ON cmp.audit_log
 	DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cmp.event_commit();
 
 -- A consumer belongs to the CMP user who created it (NULL: the system

@@ -3,47 +3,95 @@
  *		One cmp.audit_log row per changing call (SPEC §7), and its event in
  *		the change feed (SPEC §11).
  *
- * Both are written by the same SPI connection, in the same transaction, as
- * the change they describe, so all commit or none does.  The caller must be
+ * The audit row is written by the caller's SPI connection, in the same
+ * transaction as the change it describes; its event is written from it at
+ * commit (event_commit), so all commit or none does.  The caller must be
  * connected to SPI.
  */
 #include "reseller_onboarding.h"
 
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 /*
- * The audit row and the event of the same call, in one statement.  The event
- * goes to cmp.event_pending; it gets its id, in commit order, when the
- * transaction commits (the trigger cmp.event_commit).  Its payload names
- * the audit row and carries the previous and new values, the reason and
- * what the caller adds ($12, e.g. the ICCIDs of a bulk call); never a
- * user's db_role, which tenants may not see (SPEC §5).
+ * The audit row of a call.  Its event (SPEC §11) is written from it when the
+ * transaction commits, by the trigger cmp.event_commit below, so that event
+ * ids are taken in commit order.
  */
 static KeptPlan insert_audit = {
-	"WITH a AS ("
-	"   INSERT INTO cmp.audit_log (actor_user_id, db_role, operation, resource_type,"
-	"      resource_id, account_id, customer_id, previous_value, new_value, reason)"
-	"   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-	"   RETURNING event_id, occurred_at)"
-	" INSERT INTO cmp.event_pending (occurred_at, event_type, account_id, customer_id,"
+	"INSERT INTO cmp.audit_log (actor_user_id, db_role, operation, resource_type,"
+	"   resource_id, account_id, customer_id, previous_value, new_value, reason, event_id)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+	11, {INT8OID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, JSONBOID, JSONBOID,
+	TEXTOID, INT8OID}
+};
+
+/*
+ * The event of an audit row.  Its payload names the audit row and carries
+ * the previous and new values, the reason and what the call added ($12,
+ * e.g. the ICCIDs of a bulk call); never a user's db_role, which tenants
+ * may not see (SPEC §5).
+ */
+static KeptPlan insert_event = {
+	"INSERT INTO cmp.event (event_id, occurred_at, event_type, account_id, customer_id,"
 	"    resource_type, resource_id, actor_user_id, payload)"
-	" SELECT a.occurred_at, $11, $6, $7, $4, $5, $1,"
-	"        pg_catalog.jsonb_build_object('audit_event_id', a.event_id)"
-	"        OPERATOR(pg_catalog.||) CASE WHEN $8 IS NULL THEN '{}'::pg_catalog.jsonb"
-	"             ELSE pg_catalog.jsonb_build_object('previous', $8 OPERATOR(pg_catalog.-) 'db_role'"
-	"                  OPERATOR(pg_catalog.-) 'db_role_oid') END"
+	" VALUES (pg_catalog.nextval('cmp.event_id_seq'), $2, $3, $4, $5, $6, $7, $8,"
+	"        pg_catalog.jsonb_build_object('audit_event_id', $1)"
 	"        OPERATOR(pg_catalog.||) CASE WHEN $9 IS NULL THEN '{}'::pg_catalog.jsonb"
-	"             ELSE pg_catalog.jsonb_build_object('new', $9 OPERATOR(pg_catalog.-) 'db_role'"
+	"             ELSE pg_catalog.jsonb_build_object('previous', $9 OPERATOR(pg_catalog.-) 'db_role'"
 	"                  OPERATOR(pg_catalog.-) 'db_role_oid') END"
 	"        OPERATOR(pg_catalog.||) CASE WHEN $10 IS NULL THEN '{}'::pg_catalog.jsonb"
-	"             ELSE pg_catalog.jsonb_build_object('reason', $10) END"
-	"        OPERATOR(pg_catalog.||) COALESCE($12, '{}'::pg_catalog.jsonb)"
-	"   FROM a WHERE $11 IS NOT NULL",
-	12, {INT8OID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, JSONBOID, JSONBOID,
-	TEXTOID, TEXTOID, JSONBOID}
+	"             ELSE pg_catalog.jsonb_build_object('new', $10 OPERATOR(pg_catalog.-) 'db_role'"
+	"                  OPERATOR(pg_catalog.-) 'db_role_oid') END"
+	"        OPERATOR(pg_catalog.||) CASE WHEN $11 IS NULL THEN '{}'::pg_catalog.jsonb"
+	"             ELSE pg_catalog.jsonb_build_object('reason', $11) END"
+	"        OPERATOR(pg_catalog.||) COALESCE($12, '{}'::pg_catalog.jsonb))",
+	12, {INT8OID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID,
+	JSONBOID, JSONBOID, TEXTOID, JSONBOID}
 };
+
+/*
+ * The audit rows this transaction wrote with an event to come, by audit id,
+ * with what their payload adds (or NULL).  An audit row that is not here
+ * (a restored or hand-written one) makes no event.  The table lives in the
+ * transaction's memory; written_lxid tells whether it is this
+ * transaction's.
+ */
+typedef struct PendingEvent
+{
+	int64		audit_id;
+	Jsonb	   *extra;
+} PendingEvent;
+
+static HTAB *pending = NULL;
+static LocalTransactionId pending_lxid = InvalidLocalTransactionId;
+
+static HTAB *
+Pending(bool create)
+{
+	HASHCTL		ctl;
+
+	if (pending && pending_lxid == MyProc->lxid)
+		return pending;
+	if (!create)
+		return NULL;
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(PendingEvent);
+	ctl.hcxt = TopTransactionContext;
+	pending = hash_create("cmp pending events", 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	pending_lxid = MyProc->lxid;
+	return pending;
+}
 
 /* The event type of each changing call (SPEC §11); NULL: none. */
 static const struct
@@ -107,9 +155,10 @@ AuditWrite(const AuditEvent *ev)
 	const Actor mine = ActorGet();
 	const Actor *actor = &mine;
 	const char *event_type = EventType(ev->operation);
-	Datum		values[12];
-	char		nulls[12];
+	Datum		values[11];
+	char		nulls[11];
 	NameData	role;
+	int64		audit_id;
 
 	memset(nulls, ' ', sizeof(nulls));
 	namestrcpy(&role, ActorDbRole());
@@ -139,22 +188,108 @@ AuditWrite(const AuditEvent *ev)
 		values[9] = CStringGetTextDatum(ev->reason);
 	else
 		nulls[9] = 'n';
-	if (event_type)
-		values[10] = CStringGetTextDatum(event_type);
-	else
-		nulls[10] = 'n';
-	if (ev->event_extra)
-		values[11] = JsonbPGetDatum(ev->event_extra);
-	else
-		nulls[11] = 'n';
 
-	if (KeptPlanExec(&insert_audit, values, nulls, false, 0) != SPI_OK_INSERT)
+	/*
+	 * The row's id is taken first, so that its event is known to come before
+	 * the row is written: under SET CONSTRAINTS cmp.event_commit IMMEDIATE
+	 * the trigger runs at the end of the INSERT.
+	 */
+	audit_id = nextval_internal(get_relname_relid("audit_event_id_seq", get_namespace_oid("cmp", false)),
+								false);
+	values[10] = Int64GetDatum(audit_id);
+	if (event_type)
+	{
+		PendingEvent *pe = hash_search(Pending(true), &audit_id, HASH_ENTER, NULL);
+
+		pe->extra = NULL;
+		if (ev->event_extra)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+			pe->extra = (Jsonb *) PG_DETOAST_DATUM_COPY(JsonbPGetDatum(ev->event_extra));
+			MemoryContextSwitchTo(old);
+		}
+	}
+
+	if (KeptPlanExec(&insert_audit, values, nulls, false, 0) != SPI_OK_INSERT || SPI_processed != 1)
 		elog(ERROR, "could not write the audit log");
+	if (!event_type)
+		return;
 
 	/* consumers need not poll: told on commit, with the account */
-	if (event_type)
-		Async_Notify("cmp_events",
-					 ev->account_id ? psprintf(INT64_FORMAT, ev->account_id) : "");
+	Async_Notify("cmp_events",
+				 ev->account_id ? psprintf(INT64_FORMAT, ev->account_id) : "");
+}
+
+/* The value of an audit row's column, by name (partitions may differ in layout). */
+static Datum
+AuditColumn(HeapTuple tuple, TupleDesc desc, const char *name, bool *isnull)
+{
+	int			attnum = SPI_fnumber(desc, name);
+
+	if (attnum <= 0)
+		elog(ERROR, "cmp.audit_log has no column \"%s\"", name);
+	return heap_getattr(tuple, attnum, desc, isnull);
+}
+
+/*
+ * The trigger cmp.event_commit on cmp.audit_log, deferred to the commit of
+ * the transaction that wrote the row: under the lock of
+ * cmp.event_commit_order, held until the transaction has ended, the row's
+ * event gets the next id and goes into cmp.event.  So ids are taken in
+ * commit order.
+ */
+PG_FUNCTION_INFO_V1(event_commit);
+Datum
+event_commit(PG_FUNCTION_ARGS)
+{
+	static const char *const columns[] = {
+		"event_id", "occurred_at", "operation", "account_id", "customer_id",
+		"resource_type", "resource_id", "actor_user_id", "previous_value", "new_value", "reason"
+	};
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HTAB	   *h = Pending(false);
+	PendingEvent *pe;
+	Datum		values[12];
+	char		nulls[12];
+	bool		isnull;
+	int64		audit_id;
+	Oid			order_lock;
+	int			i;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cmp.event_commit() must be called as an AFTER INSERT ... FOR EACH ROW trigger")));
+	desc = RelationGetDescr(td->tg_relation);
+	audit_id = DatumGetInt64(AuditColumn(td->tg_trigtuple, desc, "event_id", &isnull));
+	pe = (h && !isnull) ? hash_search(h, &audit_id, HASH_FIND, NULL) : NULL;
+	if (pe == NULL)
+		return PointerGetDatum(NULL);
+
+	for (i = 0; i < lengthof(columns); i++)
+	{
+		values[i] = AuditColumn(td->tg_trigtuple, desc, columns[i], &isnull);
+		nulls[i] = isnull ? 'n' : ' ';
+	}
+	/* the operation becomes its event type */
+	values[2] = CStringGetTextDatum(EventType(TextDatumGetCString(values[2])));
+	values[11] = pe->extra ? JsonbPGetDatum(pe->extra) : (Datum) 0;
+	nulls[11] = pe->extra ? ' ' : 'n';
+
+	order_lock = get_relname_relid("event_commit_order", get_namespace_oid("cmp", false));
+	if (!OidIsValid(order_lock))
+		elog(ERROR, "cmp.event_commit_order is missing");
+	LockRelationOid(order_lock, ExclusiveLock);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	KeptPlanExec(&insert_event, values, nulls, false, 0);
+	SPI_finish();
+	hash_search(h, &audit_id, HASH_REMOVE, NULL);
+	return PointerGetDatum(NULL);
 }
 
 /* A previous or new value written as JSON text by the caller. */

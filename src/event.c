@@ -4,8 +4,8 @@
  *		cmp.drop_event_consumer, cmp.read_events, cmp.ack_events,
  *		cmp.purge_events.
  *
- * Events are written by audit.c and numbered in commit order by the trigger
- * cmp.event_commit (see the SQL script), so a consumer's whole position is
+ * Events are written by audit.c and numbered in commit order by its trigger
+ * cmp.event_commit, so a consumer's whole position is
  * one number: it has acknowledged every event up to acked_event_id.  Any
  * event it has not acknowledged and its owner may see is read next, and no
  * event below a committed one can commit later, so none is ever skipped.
@@ -17,11 +17,7 @@
  */
 #include "reseller_onboarding.h"
 
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "commands/trigger.h"
-#include "storage/lmgr.h"
-#include "utils/lsyscache.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -31,7 +27,6 @@ PG_FUNCTION_INFO_V1(drop_event_consumer);
 PG_FUNCTION_INFO_V1(read_events);
 PG_FUNCTION_INFO_V1(ack_events);
 PG_FUNCTION_INFO_V1(purge_events);
-PG_FUNCTION_INFO_V1(event_commit);
 
 #define MAX_EVENTS_PER_READ 10000
 
@@ -87,50 +82,6 @@ static KeptPlan purge = {
 	"       9223372036854775807)",
 	1, {INTERVALOID}
 };
-
-/*
- * The trigger cmp.event_commit, deferred to the commit of the transaction
- * that wrote the pending event: under the lock of cmp.event_commit_order,
- * held until the transaction has ended, the event gets the next id and
- * moves into cmp.event.  So ids are taken in commit order.
- */
-static KeptPlan move_event = {
-	"WITH p AS (DELETE FROM cmp.event_pending WHERE pending_id OPERATOR(pg_catalog.=) $1"
-	"           RETURNING *)"
-	" INSERT INTO cmp.event (event_id, occurred_at, event_type, account_id, customer_id,"
-	"    resource_type, resource_id, actor_user_id, payload)"
-	" SELECT pg_catalog.nextval('cmp.event_id_seq'), p.occurred_at, p.event_type, p.account_id,"
-	"        p.customer_id, p.resource_type, p.resource_id, p.actor_user_id, p.payload"
-	"   FROM p",
-	1, {INT8OID}
-};
-
-Datum
-event_commit(PG_FUNCTION_ARGS)
-{
-	TriggerData *td = (TriggerData *) fcinfo->context;
-	Oid			order_lock;
-	bool		isnull;
-	Datum		pending_id;
-
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cmp.event_commit() must be called as an AFTER ... FOR EACH ROW trigger")));
-	order_lock = get_relname_relid("event_commit_order",
-								   RelationGetNamespace(td->tg_relation));
-	if (!OidIsValid(order_lock))
-		elog(ERROR, "cmp.event_commit_order is missing");
-	LockRelationOid(order_lock, ExclusiveLock);
-
-	pending_id = heap_getattr(td->tg_trigtuple, 1, RelationGetDescr(td->tg_relation), &isnull);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	KeptPlanExec(&move_event, &pending_id, NULL, false, 0);
-	SPI_finish();
-	return PointerGetDatum(NULL);
-}
 
 /* The owner and name of a consumer argument, as the kept plans take them. */
 static void

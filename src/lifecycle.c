@@ -67,18 +67,24 @@ static KeptPlan active_admin = {
 	"       AND u.status OPERATOR(pg_catalog.=) 'ACTIVE'))",
 	1, {INT8OID}
 };
+/* The change and its history row, in one statement. */
 static KeptPlan update_status = {
-	"UPDATE cmp.customer c SET status = $2,"
-	"   admin_user_id = COALESCE($4, c.admin_user_id),"
-	"   activated_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'ACTIVE' AND c.activated_at IS NULL"
-	"                       THEN pg_catalog.now() ELSE c.activated_at END,"
-	"   activated_by = CASE WHEN $2 OPERATOR(pg_catalog.=) 'ACTIVE' AND c.activated_at IS NULL"
-	"                       THEN $3 ELSE c.activated_by END,"
-	"   terminated_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'TERMINATED' THEN pg_catalog.now() END,"
-	"   terminated_by = CASE WHEN $2 OPERATOR(pg_catalog.=) 'TERMINATED' THEN $3 END,"
-	"   updated_at = pg_catalog.now(), updated_by = $3"
-	" WHERE c.customer_id OPERATOR(pg_catalog.=) $1",
-	4, {INT8OID, TEXTOID, INT8OID, INT8OID}
+	"WITH u AS ("
+	"   UPDATE cmp.customer c SET status = $2,"
+	"      admin_user_id = COALESCE($4, c.admin_user_id),"
+	"      activated_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'ACTIVE' AND c.activated_at IS NULL"
+	"                          THEN pg_catalog.now() ELSE c.activated_at END,"
+	"      activated_by = CASE WHEN $2 OPERATOR(pg_catalog.=) 'ACTIVE' AND c.activated_at IS NULL"
+	"                          THEN $3 ELSE c.activated_by END,"
+	"      terminated_at = CASE WHEN $2 OPERATOR(pg_catalog.=) 'TERMINATED' THEN pg_catalog.now() END,"
+	"      terminated_by = CASE WHEN $2 OPERATOR(pg_catalog.=) 'TERMINATED' THEN $3 END,"
+	"      updated_at = pg_catalog.now(), updated_by = $3"
+	"    WHERE c.customer_id OPERATOR(pg_catalog.=) $1"
+	"   RETURNING c.customer_id, c.account_id)"
+	" INSERT INTO cmp.customer_status_history"
+	"   (customer_id, account_id, from_status, to_status, changed_by, db_role, reason)"
+	" SELECT u.customer_id, u.account_id, $5, $2, $3, $6, $7 FROM u",
+	7, {INT8OID, TEXTOID, INT8OID, INT8OID, TEXTOID, NAMEOID, TEXTOID}
 };
 static KeptPlan all_transitions = {
 	"SELECT t.from_status, t.to_status FROM cmp.customer_status_transition t"
@@ -105,8 +111,9 @@ set_customer_status(PG_FUNCTION_ARGS)
 	bool		release;
 	int64		new_admin = 0;	/* the admin to set on activation */
 	LockedCustomer lc;
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Datum		args[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	NameData	role;
 	char		idbuf[32];
 	AuditEvent	ev = {0};
 
@@ -200,15 +207,19 @@ set_customer_status(PG_FUNCTION_ARGS)
 		}
 	}
 
+	namestrcpy(&role, ActorDbRole());
 	args[0] = Int64GetDatum(customer_id);
 	args[1] = CStringGetTextDatum(status);
 	args[2] = Int64GetDatum(actor->user_id);
 	nulls[2] = actor->user_id ? ' ' : 'n';
 	args[3] = Int64GetDatum(new_admin);
 	nulls[3] = new_admin ? ' ' : 'n';
-	KeptPlanExec(&update_status, args, nulls, false, 0);
-
-	CustomerHistory(customer_id, lc.account_id, lc.status, status, reason);
+	args[4] = CStringGetTextDatum(lc.status);
+	args[5] = NameGetDatum(&role);
+	args[6] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	nulls[6] = reason ? ' ' : 'n';
+	if (KeptPlanExec(&update_status, args, nulls, false, 0) != SPI_OK_INSERT || SPI_processed != 1)
+		elog(ERROR, "could not change the status of customer %lld", (long long) customer_id);
 
 	snprintf(idbuf, sizeof(idbuf), INT64_FORMAT, customer_id);
 	ev.operation = "set_customer_status";

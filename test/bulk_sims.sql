@@ -108,14 +108,13 @@ CREATE FUNCTION t.free(account text) RETURNS bigint LANGUAGE sql SECURITY DEFINE
 -- everything a SIM call may change, as one value to compare before and after
 CREATE FUNCTION t.state() RETURNS text LANGUAGE sql SECURITY DEFINER
 	SET search_path = pg_catalog
-	AS $$SELECT format('sims=[%s] assigned_at=%s history=%s audit=%s events=%s pending=%s',
+	AS $$SELECT format('sims=[%s] assigned_at=%s history=%s audit=%s events=%s',
 	                   (SELECT string_agg(iccid || ':' || coalesce(customer_id::text, '-'), ',' ORDER BY iccid)
 	                      FROM cmp.sim_card),
 	                   (SELECT count(*) FROM cmp.sim_card WHERE assigned_at IS NOT NULL),
 	                   (SELECT count(*) FROM cmp.sim_assignment_history_data),
 	                   (SELECT count(*) FROM cmp.audit_log),
-	                   (SELECT count(*) FROM cmp.event),
-	                   (SELECT count(*) FROM cmp.event_pending))$$;
+	                   (SELECT count(*) FROM cmp.event))$$;
 
 -- The error a statement raises: {sqlstate, message, detail, hint}; NULL if none.
 CREATE FUNCTION t.err(sql text) RETURNS text[] LANGUAGE plpgsql AS $$

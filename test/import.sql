@@ -16,13 +16,14 @@
 -- reads the truth past row-level security.  "No actor at all" is the
 -- non-superuser role ro_imp_app with no actor and no db_role mapping.
 --
--- Events: a call writes its events into cmp.event_pending; they are numbered
--- into cmp.event at COMMIT (deferred trigger cmp.event_commit).  This file
--- never commits, so it counts cmp.event_pending, and at the end shows with
--- SET CONSTRAINTS cmp.event_commit IMMEDIATE that they are numbered.
+-- Events: a call's events are written into cmp.event, numbered, at COMMIT
+-- (the deferred trigger cmp.event_commit on cmp.audit_log).  This file never
+-- commits, so it sets that trigger IMMEDIATE first: each event is then in
+-- cmp.event at the end of the statement that wrote its audit row.
 
 BEGIN;
 SELECT plan(124);
+SET CONSTRAINTS cmp.event_commit IMMEDIATE;
 
 SET client_min_messages = warning;
 
@@ -75,7 +76,7 @@ CREATE FUNCTION pg_temp.written() RETURNS text LANGUAGE sql AS $$
 	              (SELECT count(*) FROM cmp.user_customer),
 	              (SELECT count(*) FROM cmp.customer_status_history),
 	              (SELECT count(*) FROM cmp.audit_log),
-	              (SELECT count(*) FROM cmp.event_pending) + (SELECT count(*) FROM cmp.event),
+	              (SELECT count(*) FROM cmp.event),
 	              (SELECT string_agg(account_id || ':' || last_customer_number, ',' ORDER BY account_id)
 	                 FROM cmp.account))
 $$;
@@ -241,7 +242,7 @@ SELECT is(ARRAY(SELECT item FROM singles WHERE res[1] = 'created' ORDER BY item)
 SELECT is(pg_temp.written(), :'w0', 'fixture: the single calls (each undone) wrote nothing');
 
 SELECT (SELECT count(*) FROM cmp.audit_log) AS audit0, (SELECT max(event_id) FROM cmp.audit_log) AS audit_max0,
-	(SELECT count(*) FROM cmp.event_pending) AS pending0 \gset
+	(SELECT count(*) FROM cmp.event) AS pending0 \gset
 INSERT INTO rep SELECT * FROM cmp.import_customers(
 	(SELECT jsonb_agg(el ORDER BY item) FROM els), all_or_nothing => false);
 INSERT INTO singles SELECT item, pg_temp.single(el) FROM els WHERE phase = 'after';
@@ -328,16 +329,16 @@ SELECT is((SELECT count(*) FROM cmp.audit_log) - :audit0, 4::bigint,
 	'audit: the import wrote exactly 4 audit rows');
 SELECT results_eq(
 	format($$SELECT event_type, account_id, customer_id, resource_type, resource_id, actor_user_id
-	          FROM cmp.event_pending ORDER BY pending_id OFFSET %s$$, :pending0),
+	          FROM cmp.event ORDER BY event_id OFFSET %s$$, :pending0),
 	format($$SELECT 'customer.created'::text, %s::bigint, r.customer_id, 'customer'::text, r.customer_id::text, %s::bigint
 	           FROM rep r WHERE r.customer_id IS NOT NULL ORDER BY r.item$$, :r1, :acct1),
 	'events: one customer.created event per created customer (its admin user in it, no separate user.created), none for a refused element');
 SELECT is(
-	(SELECT array_agg((p.payload ->> 'audit_event_id')::bigint ORDER BY p.pending_id)
-	   FROM (SELECT * FROM cmp.event_pending ORDER BY pending_id OFFSET :pending0) p),
+	(SELECT array_agg((p.payload ->> 'audit_event_id')::bigint ORDER BY p.event_id)
+	   FROM (SELECT * FROM cmp.event ORDER BY event_id OFFSET :pending0) p),
 	(SELECT array_agg(a.event_id ORDER BY a.event_id) FROM cmp.audit_log a WHERE a.event_id > :audit_max0),
 	'events: each names its customer''s audit row');
-SELECT is((SELECT p.payload -> 'new' ->> 'admin_user_id' FROM cmp.event_pending p
+SELECT is((SELECT p.payload -> 'new' ->> 'admin_user_id' FROM cmp.event p
             WHERE p.customer_id = (SELECT customer_id FROM rep WHERE item = 3)),
 	(SELECT admin_user_id::text FROM cmp.customer WHERE customer_id = (SELECT customer_id FROM rep WHERE item = 3)),
 	'events: element 3''s event carries its admin user');
@@ -378,7 +379,7 @@ SELECT results_eq(
 	$$SELECT r.item, c.customer_number, r.sqlstate, r.message FROM rep r JOIN cmp.customer c USING (customer_id) ORDER BY r.item$$,
 	$$VALUES (1, 7::bigint, NULL::text, NULL::text), (2, 8, NULL, NULL)$$,
 	'all_or_nothing: when every element is valid all are created, numbered 7, 8 right after the failed import');
-SELECT is((SELECT count(*) FROM cmp.event_pending WHERE customer_id IN (SELECT customer_id FROM rep)), 2::bigint,
+SELECT is((SELECT count(*) FROM cmp.event WHERE customer_id IN (SELECT customer_id FROM rep)), 2::bigint,
 	'all_or_nothing: and each has its event');
 
 SELECT pg_temp.written() AS w2 \gset
@@ -457,7 +458,7 @@ SELECT is((SELECT customer_number FROM cmp.customer WHERE account_id = :r2 AND n
 -- ---- 2,000 elements in one call ----------------------------------------------
 
 SELECT cmp.set_actor(:acctb, false) AS _ \gset
-SELECT (SELECT count(*) FROM cmp.audit_log) AS audit4, (SELECT count(*) FROM cmp.event_pending) AS pending4 \gset
+SELECT (SELECT count(*) FROM cmp.audit_log) AS audit4, (SELECT count(*) FROM cmp.event) AS pending4 \gset
 TRUNCATE rep;
 INSERT INTO rep SELECT * FROM cmp.import_customers(
 	(SELECT jsonb_agg(jsonb_build_object('account_id', :rb, 'name', 'Bulk ' || g,
@@ -473,7 +474,7 @@ SELECT is(
 	'2,000 elements: customer numbers 1..2000 in element order, each with its own fields');
 SELECT is((SELECT last_customer_number FROM cmp.account WHERE account_id = :rb), 2000::bigint,
 	'2,000 elements: the account''s last number is 2000');
-SELECT is(ARRAY[(SELECT count(*) FROM cmp.audit_log) - :audit4, (SELECT count(*) FROM cmp.event_pending) - :pending4],
+SELECT is(ARRAY[(SELECT count(*) FROM cmp.audit_log) - :audit4, (SELECT count(*) FROM cmp.event) - :pending4],
 	ARRAY[2000, 2000]::bigint[],
 	'2,000 elements: 2,000 audit rows and 2,000 events');
 SELECT cmp.create_customer(account_id => :rb, name => 'Bulk After') AS c_bulk_after \gset
@@ -511,15 +512,12 @@ RESET statement_timeout;
 SELECT is(:'cancel_outcome'::text, 'the call failed with 57014',
 	'cancel: a statement_timeout during an import ends the whole call with 57014 (5,000 elements, 100 ms)');
 
--- ---- events are numbered at commit -----------------------------------------
+-- ---- every created customer has its event ---------------------------------
 
 SELECT cmp.clear_actor() AS _ \gset
-SELECT (SELECT count(*) FROM cmp.event_pending WHERE event_type = 'customer.created') AS pending_created \gset
-SET CONSTRAINTS cmp.event_commit IMMEDIATE;
-SELECT is(ARRAY[(SELECT count(*) FROM cmp.event WHERE event_type = 'customer.created'),
-                (SELECT count(*) FROM cmp.event_pending)],
-	ARRAY[:pending_created, 0]::bigint[],
-	'events: at commit (here SET CONSTRAINTS IMMEDIATE) the imports'' pending events are numbered into cmp.event');
+SELECT is(ARRAY(SELECT e.customer_id FROM cmp.event e WHERE e.event_type = 'customer.created' ORDER BY e.event_id),
+	ARRAY(SELECT a.customer_id FROM cmp.audit_log a WHERE a.operation = 'create_customer' ORDER BY a.event_id),
+	'events: each create_customer audit row of the imports (and only those) has its customer.created event, in the same order');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -143,6 +143,7 @@ INSERT INTO bad_input.valid_default (fn, arg, expr) VALUES
 	('email_is_valid', 'value', '''x@example.com'''),
 	('country_is_valid', 'value', '''DE'''),
 	('currency_is_valid', 'value', '''EUR'''),
+	('event_type_is_valid', 'value', '''customer.created'''),
 
 	('create_account', 'account_number', '''BI-NEW'''),
 	('create_account', 'name', '''New Reseller'''),
@@ -416,7 +417,8 @@ INSERT INTO bad_input.bad_value (typ, label, expr, arg, fn) VALUES
 	('text', 'XX', '''XX''', 'value', 'country_is_valid'),
 	('text', 'single letter', '''D''', 'value', 'country_is_valid'),
 	('text', 'XXX', '''XXX''', 'value', 'currency_is_valid'),
-	('text', 'two letters', '''EU''', 'value', 'currency_is_valid');
+	('text', 'two letters', '''EU''', 'value', 'currency_is_valid'),
+	('text', 'a prefix of a type', '''customer''', 'value', 'event_type_is_valid');
 
 -- bigint: every bigint argument; ids of other tenants and wrong kinds per name
 INSERT INTO bad_input.bad_value (typ, label, expr) VALUES
