@@ -1,1 +1,0 @@
-SELECT count(*) FROM cmp.sim_card WHERE account_id = 341;

@@ -1,1 +1,0 @@
-SELECT * FROM cmp.sim_grid ORDER BY iccid LIMIT 50;
