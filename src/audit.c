@@ -64,7 +64,7 @@ static KeptPlan insert_event = {
  * The audit rows this transaction wrote with an event to come, by audit id,
  * with what their payload adds (or NULL).  An audit row that is not here
  * (a restored or hand-written one) makes no event.  The table lives in the
- * transaction's memory; written_lxid tells whether it is this
+ * transaction's memory; pending_lxid tells whether it is this
  * transaction's.
  */
 typedef struct PendingEvent
