@@ -1,0 +1,1 @@
+SELECT count(*) FROM cmp.sim_card WHERE account_id = 341;

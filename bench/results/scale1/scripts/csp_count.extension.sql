@@ -1,0 +1,1 @@
+SELECT count(*) FROM cmp.sim_card;

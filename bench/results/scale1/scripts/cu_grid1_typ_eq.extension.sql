@@ -1,0 +1,1 @@
+SELECT * FROM cmp.sim_grid ORDER BY iccid LIMIT 50;

@@ -1,0 +1,1 @@
+SELECT * FROM cmp.sim_grid WHERE customer_id = 99139 AND iccid > '8949010000099031617' ORDER BY iccid LIMIT 50;

@@ -1,0 +1,1 @@
+SELECT * FROM cmp.read_events('bench', 1000);
