@@ -62,14 +62,15 @@ static KeptPlan insert_event = {
 
 /*
  * The audit rows this transaction wrote with an event to come, by audit id,
- * with what their payload adds (or NULL).  An audit row that is not here
- * (a restored or hand-written one) makes no event.  The table lives in the
- * transaction's memory; pending_lxid tells whether it is this
- * transaction's.
+ * with the event's type and what its payload adds (or NULL).  An audit row
+ * that is not here (a restored or hand-written one) makes no event.  The
+ * table lives in the transaction's memory; pending_lxid tells whether it is
+ * this transaction's.
  */
 typedef struct PendingEvent
 {
 	int64		audit_id;
+	const char *event_type;		/* one of event_types[] */
 	Jsonb	   *extra;
 } PendingEvent;
 
@@ -201,6 +202,7 @@ AuditWrite(const AuditEvent *ev)
 	{
 		PendingEvent *pe = hash_search(Pending(true), &audit_id, HASH_ENTER, NULL);
 
+		pe->event_type = event_type;
 		pe->extra = NULL;
 		if (ev->event_extra)
 		{
@@ -274,8 +276,8 @@ event_commit(PG_FUNCTION_ARGS)
 		values[i] = AuditColumn(td->tg_trigtuple, desc, columns[i], &isnull);
 		nulls[i] = isnull ? 'n' : ' ';
 	}
-	/* the operation becomes its event type */
-	values[2] = CStringGetTextDatum(EventType(TextDatumGetCString(values[2])));
+	/* the operation's event type, as the call found it */
+	values[2] = CStringGetTextDatum(pe->event_type);
 	values[11] = pe->extra ? JsonbPGetDatum(pe->extra) : (Datum) 0;
 	nulls[11] = pe->extra ? ' ' : 'n';
 
