@@ -19,7 +19,7 @@ SHLIB_LINK = -lcrypto
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-$(OBJS): src/reseller_onboarding.h src/actor.h
+$(OBJS): src/reseller_onboarding.h src/actor.h src/lookup.h
 
 # META.json must name the control file's version
 all: check-meta

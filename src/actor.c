@@ -11,9 +11,10 @@
  * as the user whose db_role it is, if any.
  *
  * The actor (kind, status, account, visible customers) is resolved for the
- * snapshot of the statement that asks, with one query, and kept only while
- * that snapshot is the active one: every statement sees the revocations
- * its snapshot sees, and no invalidation has to reach a backend in time.
+ * snapshot of the statement that asks, by index look-ups (lookup.c), and
+ * kept only while that snapshot is the active one: every statement sees the
+ * revocations its snapshot sees, and no invalidation has to reach a backend
+ * in time.
  * What cmp.set_actor looked up is kept the same way, for its own snapshot:
  * the next statement, if nothing committed in between, needs no look-up.
  * Under REPEATABLE READ and SERIALIZABLE the actor is resolved for the
@@ -26,6 +27,7 @@
  * one kind of actor from running for another.
  */
 #include "reseller_onboarding.h"
+#include "lookup.h"
 
 #include "access/htup_details.h"
 #include "access/parallel.h"
@@ -117,31 +119,6 @@ typedef struct Resolved
 static Resolved last;
 static MemoryContext ResolvedContext = NULL;	/* reset at each resolution */
 
-/*
- * A user and, for an active CUSTOMER user, its visible customers in order:
- * one execution per resolution.
- */
-#define USER_LOOKUP \
-	"SELECT u.user_id, u.context_level::text, u.account_id, u.is_admin," \
-	"       u.status::text OPERATOR(pg_catalog.=) 'ACTIVE'," \
-	"       CASE WHEN u.context_level::text OPERATOR(pg_catalog.=) 'CUSTOMER'" \
-	"             AND u.status::text OPERATOR(pg_catalog.=) 'ACTIVE' THEN ARRAY(" \
-	"         SELECT uc.customer_id FROM cmp.user_customer uc" \
-	"           JOIN cmp.customer c ON c.customer_id OPERATOR(pg_catalog.=) uc.customer_id" \
-	"          WHERE uc.user_id OPERATOR(pg_catalog.=) u.user_id" \
-	"            AND c.status::text OPERATOR(pg_catalog.=) ANY (ARRAY['ACTIVE', 'SUSPENDED'])" \
-	"          ORDER BY uc.customer_id) END" \
-	"  FROM cmp.app_user_data u"
-
-static KeptPlan user_by_id = {
-	USER_LOOKUP " WHERE u.user_id OPERATOR(pg_catalog.=) $1",
-	1, {INT8OID}
-};
-static KeptPlan user_by_role = {
-	USER_LOOKUP " WHERE u.db_role OPERATOR(pg_catalog.=) $1"
-	"   AND u.db_role_oid OPERATOR(pg_catalog.=) $2",
-	2, {NAMEOID, OIDOID}
-};
 static KeptPlan visible_users = {
 	"SELECT DISTINCT uc.user_id FROM cmp.user_customer uc"
 	" WHERE uc.customer_id OPERATOR(pg_catalog.=) ANY ($1)"
@@ -360,6 +337,7 @@ ActorRelcacheCallback(Datum arg, Oid relid)
 	if (relid != InvalidOid && relid != signal_relid)
 		return;
 	signal_relid = InvalidOid;
+	LookupForget();
 	VersionForget();
 	known_role = InvalidOid;
 	known_role_kind = ACTOR_KIND_UNKNOWN;
@@ -449,66 +427,37 @@ StatementSnapshot(void)
 
 /*
  * Resolve the actor named by (setting_id, outer) as snap sees it, into a
- * (allocated in cxt).  The caller is connected to SPI.
+ * (its customers allocated in cxt).
  */
 static void
 ResolveFor(Snapshot snap, int64 setting_id, Oid outer, Actor *a, MemoryContext cxt)
 {
-	Datum		arg;
-	int			n = 0;
+	UserRow		row;
+	bool		found = false;
 
 	memset(a, 0, sizeof(Actor));
 	a->kind = ACTOR_NONE;
+	snap = RegisterSnapshot(snap);
 	if (setting_id != 0)
-	{
-		arg = Int64GetDatum(setting_id);
-		n = LookupAsOwner(&user_by_id, &arg, snap);
-	}
+		found = LookupUserById(snap, setting_id, &row);
 	else
 	{
 		char	   *rolename = GetUserNameFromId(outer, true);
-		NameData	role;
 
 		if (rolename != NULL)
-		{
-			Datum		args[2];
-
-			/* by name and identity: a role created anew under the name maps nobody */
-			namestrcpy(&role, rolename);
-			args[0] = NameGetDatum(&role);
-			args[1] = ObjectIdGetDatum(outer);
-			n = LookupAsOwner(&user_by_role, args, snap);
-		}
+			found = LookupUserByRole(snap, rolename, outer, &row);
 	}
-	if (n == 1)
+	if (found)
 	{
-		bool		isnull;
-		char	   *level = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-
-		a->user_id = SpiGetInt64(0, 1, NULL);
-		a->kind = KindFromText(level);
-		a->account_id = SpiGetInt64(0, 3, NULL);
-		a->is_admin = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-												 SPI_tuptable->tupdesc, 4, &isnull));
-		a->active = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 5, &isnull));
+		a->user_id = row.user_id;
+		a->kind = KindFromText(row.context_level);
+		a->account_id = row.account_id;
+		a->is_admin = row.is_admin;
+		a->active = row.active;
 	}
-	if (n == 1 && a->kind == ACTOR_CUSTOMER && a->active)
-	{
-		bool		isnull;
-		Datum		ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull);
-		Datum	   *elems;
-		int			i;
-
-		n = 0;
-		if (!isnull)
-			deconstruct_array(DatumGetArrayTypeP(ids), INT8OID, sizeof(int64),
-							  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, NULL, &n);
-		a->ncustomers = n;
-		a->customer_ids = MemoryContextAlloc(cxt, sizeof(int64) * Max(n, 1));
-		for (i = 0; i < n; i++)
-			a->customer_ids[i] = DatumGetInt64(elems[i]);
-	}
+	if (found && a->kind == ACTOR_CUSTOMER && a->active)
+		a->ncustomers = LookupUserCustomers(snap, a->user_id, &a->customer_ids, cxt);
+	UnregisterSnapshot(snap);
 }
 
 /* What both resolutions allow (REPEATABLE READ: transaction and latest). */
@@ -601,8 +550,6 @@ Resolve(void)
 	}
 	else if (LookupRelations())
 	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
 		ResolveFor(snap, actor_setting_id, outer, a, ResolvedContext);
 		if (xact_snapshot && !IsInParallelMode())
 		{
@@ -611,7 +558,6 @@ Resolve(void)
 			ResolveFor(GetLatestSnapshot(), actor_setting_id, outer, &now, ResolvedContext);
 			Intersect(a, &now);
 		}
-		SPI_finish();
 	}
 
 	if (a->user_id != 0)
@@ -825,8 +771,6 @@ ActorSetUser(int64 user_id, bool is_local, const char *refusal)
 				 errdetail("cmp.allow_session_actor is off for this role."),
 				 errhint("Use cmp.set_actor(user_id) inside a transaction: the actor then ends with it.")));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	/* one look-up: whether the user exists and may act, its kind and customers */
 	ResolveFor(snap, user_id, GetOuterUserId(), &a, caller);
 	if (a.user_id == 0 && refusal)
@@ -852,7 +796,6 @@ ActorSetUser(int64 user_id, bool is_local, const char *refusal)
 	/* its kind and number of customers tell fold.c whether plans must go */
 	RememberKind(user_id, a.kind, a.ncustomers);
 	LearnRoleKind();
-	SPI_finish();
 
 	if (is_local && !IsTransactionBlock())
 	{
