@@ -22,6 +22,7 @@
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 
 /*
  * The audit row of a call.  Its event (SPEC §11) is written from it when the
@@ -37,32 +38,18 @@ static KeptPlan insert_audit = {
 };
 
 /*
- * The event of an audit row.  Its payload names the audit row and carries
- * the previous and new values, the reason and what the call added ($12,
- * e.g. the ICCIDs of a bulk call); never a user's db_role, which tenants
- * may not see (SPEC §5).
+ * The event of an audit row, with the payload its call built (EventPayload).
  */
 static KeptPlan insert_event = {
 	"INSERT INTO cmp.event (event_id, occurred_at, event_type, account_id, customer_id,"
 	"    resource_type, resource_id, actor_user_id, payload)"
-	" VALUES (pg_catalog.nextval('cmp.event_id_seq'), $2, $3, $4, $5, $6, $7, $8,"
-	"        pg_catalog.jsonb_build_object('audit_event_id', $1)"
-	"        OPERATOR(pg_catalog.||) CASE WHEN $9 IS NULL THEN '{}'::pg_catalog.jsonb"
-	"             ELSE pg_catalog.jsonb_build_object('previous', $9 OPERATOR(pg_catalog.-) 'db_role'"
-	"                  OPERATOR(pg_catalog.-) 'db_role_oid') END"
-	"        OPERATOR(pg_catalog.||) CASE WHEN $10 IS NULL THEN '{}'::pg_catalog.jsonb"
-	"             ELSE pg_catalog.jsonb_build_object('new', $10 OPERATOR(pg_catalog.-) 'db_role'"
-	"                  OPERATOR(pg_catalog.-) 'db_role_oid') END"
-	"        OPERATOR(pg_catalog.||) CASE WHEN $11 IS NULL THEN '{}'::pg_catalog.jsonb"
-	"             ELSE pg_catalog.jsonb_build_object('reason', $11) END"
-	"        OPERATOR(pg_catalog.||) COALESCE($12, '{}'::pg_catalog.jsonb))",
-	12, {INT8OID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID,
-	JSONBOID, JSONBOID, TEXTOID, JSONBOID}
+	" VALUES (pg_catalog.nextval('cmp.event_id_seq'), $1, $2, $3, $4, $5, $6, $7, $8)",
+	8, {TIMESTAMPTZOID, TEXTOID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID, JSONBOID}
 };
 
 /*
  * The audit rows this transaction wrote with an event to come, by audit id,
- * with the event's type and what its payload adds (or NULL).  An audit row
+ * with the event's type and payload.  An audit row
  * that is not here (a restored or hand-written one) makes no event.  The
  * table lives in the transaction's memory; pending_lxid tells whether it is
  * this transaction's.
@@ -71,7 +58,7 @@ typedef struct PendingEvent
 {
 	int64		audit_id;
 	const char *event_type;		/* one of event_types[] */
-	Jsonb	   *extra;
+	Jsonb	   *payload;
 } PendingEvent;
 
 static HTAB *pending = NULL;
@@ -150,6 +137,96 @@ event_type_is_valid(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(false);
 }
 
+static void
+PushKey(JsonbParseState **state, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+}
+
+/*
+ * Push the pairs of a JSON object, but for the keys named by skip; a value
+ * that is not an object is pushed whole.
+ */
+static void
+PushPairs(JsonbParseState **state, Jsonb *object, const char *const *skip)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	bool		skipping = false;
+
+	if (!JB_ROOT_IS_OBJECT(object))
+		elog(ERROR, "a value of the audit log is not a JSON object");
+	it = JsonbIteratorInit(&object->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			int			i;
+
+			skipping = false;
+			for (i = 0; skip && skip[i]; i++)
+				if (v.val.string.len == strlen(skip[i]) &&
+					memcmp(v.val.string.val, skip[i], v.val.string.len) == 0)
+					skipping = true;
+			if (!skipping)
+				pushJsonbValue(state, WJB_KEY, &v);
+		}
+		else if (tok == WJB_VALUE && !skipping)
+			pushJsonbValue(state, WJB_VALUE, &v);
+	}
+}
+
+/*
+ * An event's payload: the audit row's id, its previous and new values and
+ * reason, then what the call adds (e.g. the ICCIDs of a bulk call); never a
+ * user's db_role, which tenants may not see (SPEC §5).
+ */
+static Jsonb *
+EventPayload(int64 audit_id, const AuditEvent *ev)
+{
+	static const char *const hidden[] = {"db_role", "db_role_oid", NULL};
+	JsonbParseState *state = NULL;
+	JsonbValue	v;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	PushKey(&state, "audit_event_id");
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(audit_id);
+	pushJsonbValue(&state, WJB_VALUE, &v);
+	if (ev->previous_value)
+	{
+		PushKey(&state, "previous");
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		PushPairs(&state, ev->previous_value, hidden);
+		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	}
+	if (ev->new_value)
+	{
+		PushKey(&state, "new");
+		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+		PushPairs(&state, ev->new_value, hidden);
+		pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	}
+	if (ev->reason)
+	{
+		PushKey(&state, "reason");
+		v.type = jbvString;
+		v.val.string.val = (char *) ev->reason;
+		v.val.string.len = strlen(ev->reason);
+		pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	/* a key the call adds again wins, as with || */
+	if (ev->event_extra)
+		PushPairs(&state, ev->event_extra, NULL);
+	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+}
+
 void
 AuditWrite(const AuditEvent *ev)
 {
@@ -200,17 +277,14 @@ AuditWrite(const AuditEvent *ev)
 	values[10] = Int64GetDatum(audit_id);
 	if (event_type)
 	{
-		PendingEvent *pe = hash_search(Pending(true), &audit_id, HASH_ENTER, NULL);
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		Jsonb	   *payload = EventPayload(audit_id, ev);
+		PendingEvent *pe;
 
+		MemoryContextSwitchTo(old);
+		pe = hash_search(Pending(true), &audit_id, HASH_ENTER, NULL);
 		pe->event_type = event_type;
-		pe->extra = NULL;
-		if (ev->event_extra)
-		{
-			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-			pe->extra = (Jsonb *) PG_DETOAST_DATUM_COPY(JsonbPGetDatum(ev->event_extra));
-			MemoryContextSwitchTo(old);
-		}
+		pe->payload = payload;
 	}
 
 	if (KeptPlanExec(&insert_audit, values, nulls, false, 0) != SPI_OK_INSERT || SPI_processed != 1)
@@ -246,15 +320,15 @@ Datum
 event_commit(PG_FUNCTION_ARGS)
 {
 	static const char *const columns[] = {
-		"event_id", "occurred_at", "operation", "account_id", "customer_id",
-		"resource_type", "resource_id", "actor_user_id", "previous_value", "new_value", "reason"
+		"occurred_at", "operation", "account_id", "customer_id",
+		"resource_type", "resource_id", "actor_user_id"
 	};
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	TupleDesc	desc;
 	HTAB	   *h = Pending(false);
 	PendingEvent *pe;
-	Datum		values[12];
-	char		nulls[12];
+	Datum		values[8];
+	char		nulls[8];
 	bool		isnull;
 	int64		audit_id;
 	Oid			order_lock;
@@ -276,10 +350,10 @@ event_commit(PG_FUNCTION_ARGS)
 		values[i] = AuditColumn(td->tg_trigtuple, desc, columns[i], &isnull);
 		nulls[i] = isnull ? 'n' : ' ';
 	}
-	/* the operation's event type, as the call found it */
-	values[2] = CStringGetTextDatum(pe->event_type);
-	values[11] = pe->extra ? JsonbPGetDatum(pe->extra) : (Datum) 0;
-	nulls[11] = pe->extra ? ' ' : 'n';
+	/* the operation's event type and the payload, as the call found them */
+	values[1] = CStringGetTextDatum(pe->event_type);
+	values[7] = JsonbPGetDatum(pe->payload);
+	nulls[7] = ' ';
 
 	order_lock = get_relname_relid("event_commit_order", get_namespace_oid("cmp", false));
 	if (!OidIsValid(order_lock))
