@@ -62,29 +62,31 @@ LookupForget(void)
 static Relation
 OpenTable(Table *t)
 {
+	Oid			relid;
 	Relation	rel;
 	int			i;
 
 	if (OidIsValid(t->relid))
 		return table_open(t->relid, AccessShareLock);
 
-	t->relid = get_relname_relid(t->name, get_namespace_oid("cmp", false));
-	if (!OidIsValid(t->relid))
+	relid = get_relname_relid(t->name, get_namespace_oid("cmp", false));
+	if (!OidIsValid(relid))
 		elog(ERROR, "cmp.%s is missing", t->name);
-	rel = table_open(t->relid, AccessShareLock);
+	rel = table_open(relid, AccessShareLock);
 	t->indexid = t->index ? get_relname_relid(t->index, RelationGetNamespace(rel))
 		: RelationGetPrimaryKeyIndex(rel);
 	if (!OidIsValid(t->indexid))
 		elog(ERROR, "the index of cmp.%s is missing", t->name);
-	t->key_attnum = get_attnum(t->relid, t->key);
+	t->key_attnum = get_attnum(relid, t->key);
 	if (t->key_attnum == InvalidAttrNumber)
 		elog(ERROR, "cmp.%s has no column \"%s\"", t->name, t->key);
 	for (i = 0; i < lengthof(t->columns) && t->columns[i]; i++)
 	{
-		t->attnums[i] = get_attnum(t->relid, t->columns[i]);
+		t->attnums[i] = get_attnum(relid, t->columns[i]);
 		if (t->attnums[i] == InvalidAttrNumber)
 			elog(ERROR, "cmp.%s has no column \"%s\"", t->name, t->columns[i]);
 	}
+	t->relid = relid;			/* last: found completely */
 	return rel;
 }
 
@@ -110,6 +112,7 @@ LookupUser(Table *t, Snapshot snap, ScanKey key, Oid role, UserRow *row)
 	HeapTuple	tup;
 	bool		found = false;
 	bool		isnull;
+	bool		no_account;
 
 	key->sk_attno = t->key_attnum;
 	scan = systable_beginscan(rel, t->indexid, true, snap, 1, key);
@@ -121,13 +124,13 @@ LookupUser(Table *t, Snapshot snap, ScanKey key, Oid role, UserRow *row)
 		if (!OidIsValid(role) || (!isnull && DatumGetObjectId(role_oid) == role))
 		{
 			Datum		level = heap_getattr(tup, t->attnums[1], desc, &isnull);
-			Datum		account = heap_getattr(tup, t->attnums[2], desc, &isnull);
+			Datum		account = heap_getattr(tup, t->attnums[2], desc, &no_account);
 
 			found = true;
 			memset(row, 0, sizeof(*row));
 			row->user_id = DatumGetInt64(heap_getattr(tup, t->attnums[0], desc, &isnull));
 			row->context_level = TextDatumGetCString(level);
-			row->account_id = isnull ? 0 : DatumGetInt64(account);
+			row->account_id = no_account ? 0 : DatumGetInt64(account);
 			row->is_admin = DatumGetBool(heap_getattr(tup, t->attnums[3], desc, &isnull));
 			row->active = TextIs(heap_getattr(tup, t->attnums[4], desc, &isnull), "ACTIVE");
 		}
@@ -142,7 +145,8 @@ LookupUserById(Snapshot snap, int64 user_id, UserRow *row)
 {
 	ScanKeyData key;
 
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(user_id));
+	/* the column is set by LookupUser, which knows the table */
+	ScanKeyInit(&key, InvalidAttrNumber, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(user_id));
 	return LookupUser(&users_by_id, snap, &key, InvalidOid, row);
 }
 
@@ -153,7 +157,7 @@ LookupUserByRole(Snapshot snap, const char *role_name, Oid role, UserRow *row)
 	NameData	name;
 
 	namestrcpy(&name, role_name);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_NAMEEQ, NameGetDatum(&name));
+	ScanKeyInit(&key, InvalidAttrNumber, BTEqualStrategyNumber, F_NAMEEQ, NameGetDatum(&name));
 	return LookupUser(&users_by_role, snap, &key, role, row);
 }
 
