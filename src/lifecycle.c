@@ -8,19 +8,16 @@
  * serialised and the history stays a chain.
  */
 #include "reseller_onboarding.h"
+#include "lookup.h"
 
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(set_customer_status);
 PG_FUNCTION_INFO_V1(customer_status_graph);
 
-static KeptPlan transition_allowed = {
-	"SELECT 1 FROM cmp.customer_status_transition t"
-	" WHERE t.from_status OPERATOR(pg_catalog.=) $1 AND t.to_status OPERATOR(pg_catalog.=) $2",
-	2, {TEXTOID, TEXTOID}
-};
 static KeptPlan next_statuses = {
 	"SELECT pg_catalog.string_agg(t.to_status, ', ' ORDER BY t.to_status)"
 	"  FROM cmp.customer_status_transition t WHERE t.from_status OPERATOR(pg_catalog.=) $1",
@@ -55,18 +52,6 @@ static KeptPlan release_sims = {
  * The admin user an ACTIVE customer will have: its own, if that user is
  * ACTIVE, or else the first active admin customer user assigned to it.
  */
-static KeptPlan active_admin = {
-	"SELECT COALESCE("
-	"   (SELECT u.user_id FROM cmp.customer c"
-	"      JOIN cmp.app_user_data u ON u.user_id OPERATOR(pg_catalog.=) c.admin_user_id"
-	"     WHERE c.customer_id OPERATOR(pg_catalog.=) $1"
-	"       AND u.status OPERATOR(pg_catalog.=) 'ACTIVE'),"
-	"   (SELECT pg_catalog.min(u.user_id) FROM cmp.user_customer uc"
-	"      JOIN cmp.app_user_data u ON u.user_id OPERATOR(pg_catalog.=) uc.user_id"
-	"     WHERE uc.customer_id OPERATOR(pg_catalog.=) $1 AND u.is_admin"
-	"       AND u.status OPERATOR(pg_catalog.=) 'ACTIVE'))",
-	1, {INT8OID}
-};
 /* The change and its history row, in one statement. */
 static KeptPlan update_status = {
 	"WITH u AS ("
@@ -116,6 +101,7 @@ set_customer_status(PG_FUNCTION_ARGS)
 	NameData	role;
 	char		idbuf[32];
 	AuditEvent	ev = {0};
+	Snapshot	snap;
 
 	RuleRequire(actor, "set_customer_status");
 	RequireNotNull(fcinfo, 0, "customer_id");
@@ -141,13 +127,17 @@ set_customer_status(PG_FUNCTION_ARGS)
 		PG_RETURN_TEXT_P(cstring_to_text(status));
 	}
 
-	args[0] = CStringGetTextDatum(lc.status);
-	args[1] = CStringGetTextDatum(status);
-	KeptPlanExec(&transition_allowed, args, NULL, false, 1);
-	if (SPI_processed == 0)
+	/*
+	 * The two checks read their rows by index (lookup.c) with the snapshot a
+	 * query here would take: each cost an executor start of its own.
+	 */
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	if (!LookupTransition(snap, lc.status, status))
 	{
 		char	   *next;
 
+		args[0] = CStringGetTextDatum(lc.status);
+		args[1] = CStringGetTextDatum(status);
 		KeptPlanExec(&next_statuses, args, NULL, false, 1);
 		next = SpiGetText(0, 1);
 		ereport(ERROR,
@@ -163,9 +153,7 @@ set_customer_status(PG_FUNCTION_ARGS)
 	{
 		char	   *missing = CustomerMissingAddress(lc.country, lc.city, lc.street, lc.zip_code);
 
-		args[0] = Int64GetDatum(customer_id);
-		KeptPlanExec(&active_admin, args, NULL, false, 0);
-		new_admin = SpiGetInt64(0, 1, NULL);
+		new_admin = LookupActiveAdmin(snap, customer_id, lc.admin_user_id);
 		if (new_admin == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -181,6 +169,7 @@ set_customer_status(PG_FUNCTION_ARGS)
 					 errdetail("Becoming ACTIVE needs country, city, street and zip_code for a billable customer; missing: %s.", missing),
 					 errhint("Set them with cmp.update_customer().")));
 	}
+	UnregisterSnapshot(snap);
 
 	if (strcmp(status, "TERMINATED") == 0)
 	{

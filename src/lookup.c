@@ -1,7 +1,9 @@
 /*
  * lookup.c
  *		A CMP user and its visible customers, read straight from the indexes
- *		of cmp.app_user_data, cmp.user_customer and cmp.customer.
+ *		of cmp.app_user_data, cmp.user_customer and cmp.customer; and, for a
+ *		customer's change of status, whether the transition is allowed and
+ *		which admin it gets (cmp.customer_status_transition).
  *
  * The actor is resolved for every new snapshot (actor.c), so this is on the
  * path of every request.  A query through SPI spent most of its time
@@ -37,6 +39,7 @@ typedef struct Table
 	Oid			relid;
 	Oid			indexid;
 	AttrNumber	key_attnum;
+	Oid			key_collation;	/* the key column's, which its index uses */
 	AttrNumber	attnums[6];
 } Table;
 
@@ -46,8 +49,11 @@ static Table users_by_role = {"app_user_data", "app_user_db_role_key", "db_role"
 {"user_id", "context_level", "account_id", "is_admin", "status", "db_role_oid"}};
 static Table assignments = {"user_customer", NULL, "user_id", {"customer_id"}};
 static Table customers = {"customer", NULL, "customer_id", {"status"}};
+static Table assigned_users = {"user_customer", "user_customer_customer_idx", "customer_id", {"user_id"}};
+static Table transitions = {"customer_status_transition", NULL, "from_status", {"to_status"}};
 
-static Table *const tables[] = {&users_by_id, &users_by_role, &assignments, &customers};
+static Table *const tables[] = {&users_by_id, &users_by_role, &assignments, &customers,
+&assigned_users, &transitions};
 
 void
 LookupForget(void)
@@ -80,6 +86,12 @@ OpenTable(Table *t)
 	t->key_attnum = get_attnum(relid, t->key);
 	if (t->key_attnum == InvalidAttrNumber)
 		elog(ERROR, "cmp.%s has no column \"%s\"", t->name, t->key);
+	{
+		Oid			type;
+		int32		typmod;
+
+		get_atttypetypmodcoll(relid, t->key_attnum, &type, &typmod, &t->key_collation);
+	}
 	for (i = 0; i < lengthof(t->columns) && t->columns[i]; i++)
 	{
 		t->attnums[i] = get_attnum(relid, t->columns[i]);
@@ -88,6 +100,15 @@ OpenTable(Table *t)
 	}
 	t->relid = relid;			/* last: found completely */
 	return rel;
+}
+
+/* A scan key on the table's key column (the first of its index). */
+static void
+KeyInit(Table *t, ScanKey key, RegProcedure eq, Datum value)
+{
+	ScanKeyInit(key, t->key_attnum, BTEqualStrategyNumber, eq, value);
+	if (OidIsValid(t->key_collation))
+		key->sk_collation = t->key_collation;
 }
 
 static bool
@@ -223,4 +244,54 @@ LookupUserCustomers(Snapshot snap, int64 user_id, int64 **ids, MemoryContext cxt
 
 	qsort(*ids, kept, sizeof(int64), CompareIds);
 	return (int) qunique(*ids, kept, sizeof(int64), CompareIds);
+}
+
+bool
+LookupTransition(Snapshot snap, const char *from, const char *to)
+{
+	Relation	rel = OpenTable(&transitions);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+	bool		isnull;
+
+	KeyInit(&transitions, &key, F_TEXTEQ, CStringGetTextDatum(from));
+	scan = systable_beginscan(rel, transitions.indexid, true, snap, 1, &key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+		found = TextIs(heap_getattr(tup, transitions.attnums[0], RelationGetDescr(rel), &isnull), to);
+	systable_endscan(scan);
+	table_close(rel, NoLock);
+	return found;
+}
+
+int64
+LookupActiveAdmin(Snapshot snap, int64 customer_id, int64 admin_user_id)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	UserRow		row;
+	int64		found = 0;
+	bool		isnull;
+
+	if (admin_user_id != 0 && LookupUserById(snap, admin_user_id, &row) && row.active)
+		return admin_user_id;
+
+	rel = OpenTable(&assigned_users);
+	KeyInit(&assigned_users, &key, F_INT8EQ, Int64GetDatum(customer_id));
+	scan = systable_beginscan(rel, assigned_users.indexid, true, snap, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		int64		user_id = DatumGetInt64(heap_getattr(tup, assigned_users.attnums[0],
+														 RelationGetDescr(rel), &isnull));
+
+		if ((found == 0 || user_id < found) &&
+			LookupUserById(snap, user_id, &row) && row.is_admin && row.active)
+			found = user_id;
+	}
+	systable_endscan(scan);
+	table_close(rel, NoLock);
+	return found;
 }

@@ -1,7 +1,8 @@
 /*
  * lookup.h
  *		Reading a CMP user, and the customers it may see, straight from the
- *		tables' indexes, for the actor's resolution (actor.c).
+ *		tables' indexes, for the actor's resolution (actor.c); and the two
+ *		facts a customer's change of status checks (lifecycle.c).
  */
 #ifndef RESELLER_ONBOARDING_LOOKUP_H
 #define RESELLER_ONBOARDING_LOOKUP_H
@@ -29,6 +30,15 @@ extern bool LookupUserByRole(Snapshot snap, const char *role_name, Oid role, Use
  * ascending, allocated in cxt; returns how many.
  */
 extern int	LookupUserCustomers(Snapshot snap, int64 user_id, int64 **ids, MemoryContext cxt);
+
+/* Whether cmp.customer_status_transition allows from -> to. */
+extern bool LookupTransition(Snapshot snap, const char *from, const char *to);
+
+/*
+ * The admin a customer becoming ACTIVE gets: its admin_user_id if that user
+ * is ACTIVE, else the lowest ACTIVE admin user assigned to it; 0 if none.
+ */
+extern int64 LookupActiveAdmin(Snapshot snap, int64 customer_id, int64 admin_user_id);
 
 /* The tables were dropped or replaced: find them again on the next look-up. */
 extern void LookupForget(void);

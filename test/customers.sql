@@ -12,7 +12,7 @@
 -- checked by SQLSTATE only; the messages are shown in sql/onboarding.sql.
 
 BEGIN;
-SELECT plan(216);
+SELECT plan(221);
 
 SET client_min_messages = warning;
 
@@ -948,6 +948,27 @@ SELECT is(cmp.set_customer_status(:sigma, 'ACTIVE'), 'DRAFT',
 	'lifecycle: once an admin user is assigned, the customer becomes ACTIVE');
 SELECT is((SELECT admin_user_id FROM cmp.customer WHERE customer_id = :sigma), :sigma_admin::bigint,
 	'lifecycle: an ACTIVE customer has an admin user recorded');
+SELECT cmp.create_customer_user(customer_ids => ARRAY[:sigma]::bigint[], login => 'sigma.admin2',
+	email => 'admin2@sigma.example', is_admin => true) AS sigma_admin2 \gset
+SELECT cmp.create_customer_user(customer_ids => ARRAY[:sigma]::bigint[], login => 'sigma.admin3',
+	email => 'admin3@sigma.example', is_admin => true) AS sigma_admin3 \gset
+SELECT cmp.set_customer_status(:sigma, 'SUSPENDED');
+SELECT cmp.set_user_status(:sigma_admin, 'LOCKED');
+SELECT is(cmp.set_customer_status(:sigma, 'ACTIVE'), 'SUSPENDED',
+	'lifecycle: with its recorded admin LOCKED, a customer becomes ACTIVE through another ACTIVE admin');
+SELECT is((SELECT admin_user_id FROM cmp.customer WHERE customer_id = :sigma), :sigma_admin2::bigint,
+	'lifecycle: the admin recorded then is the lowest ACTIVE admin user assigned to it');
+SELECT cmp.set_customer_status(:sigma, 'SUSPENDED');
+SELECT cmp.set_user_status(:sigma_admin2, 'LOCKED');
+SELECT cmp.set_user_status(:sigma_admin3, 'LOCKED');
+SELECT throws_ok(format($$SELECT cmp.set_customer_status(%s, 'ACTIVE')$$, :sigma),
+	'55000', 'customer ' || :sigma || ' has no active admin user',
+	'lifecycle: with every admin user LOCKED, the customer does not become ACTIVE');
+SELECT cmp.set_user_status(:sigma_admin3, 'ACTIVE');
+SELECT is(cmp.set_customer_status(:sigma, 'ACTIVE'), 'SUSPENDED',
+	'lifecycle: an admin user unlocked makes the customer ready for ACTIVE again');
+SELECT is((SELECT admin_user_id FROM cmp.customer WHERE customer_id = :sigma), :sigma_admin3::bigint,
+	'lifecycle: and is recorded as its admin');
 SELECT cmp.create_customer(account_id => :r1, name => 'Tau Billable', billable => true,
 	country => 'FR', street => '1 Rue de Rivoli', zip_code => '75001',
 	admin_login => 'tau.admin', admin_email => 'admin@tau.example') AS tau \gset
