@@ -19,9 +19,11 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "storage/lmgr.h"
 #include "lib/qunique.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -64,16 +66,30 @@ LookupForget(void)
 		tables[i]->relid = InvalidOid;
 }
 
-/* Open the table, finding it and its index and columns on first use. */
-static Relation
-OpenTable(Table *t)
+/*
+ * A table or an index read here changed or went away (DROP EXTENSION in
+ * another session, REINDEX CONCURRENTLY, which gives the index a new OID):
+ * find it again by name on its next use.  InvalidOid: everything may have.
+ */
+static void
+LookupRelcacheCallback(Datum arg, Oid relid)
 {
-	Oid			relid;
-	Relation	rel;
 	int			i;
 
-	if (OidIsValid(t->relid))
-		return table_open(t->relid, AccessShareLock);
+	for (i = 0; i < lengthof(tables); i++)
+		if (!OidIsValid(relid) || tables[i]->relid == relid || tables[i]->indexid == relid)
+			tables[i]->relid = InvalidOid;
+}
+
+/* Find the table, its index and its columns by name; relid is set last. */
+static void
+FindTable(Table *t)
+{
+	Oid			relid;
+	Oid			type;
+	int32		typmod;
+	Relation	rel;
+	int			i;
 
 	relid = get_relname_relid(t->name, get_namespace_oid("cmp", false));
 	if (!OidIsValid(relid))
@@ -81,25 +97,58 @@ OpenTable(Table *t)
 	rel = table_open(relid, AccessShareLock);
 	t->indexid = t->index ? get_relname_relid(t->index, RelationGetNamespace(rel))
 		: RelationGetPrimaryKeyIndex(rel);
+	table_close(rel, NoLock);
 	if (!OidIsValid(t->indexid))
 		elog(ERROR, "the index of cmp.%s is missing", t->name);
 	t->key_attnum = get_attnum(relid, t->key);
 	if (t->key_attnum == InvalidAttrNumber)
 		elog(ERROR, "cmp.%s has no column \"%s\"", t->name, t->key);
-	{
-		Oid			type;
-		int32		typmod;
-
-		get_atttypetypmodcoll(relid, t->key_attnum, &type, &typmod, &t->key_collation);
-	}
+	get_atttypetypmodcoll(relid, t->key_attnum, &type, &typmod, &t->key_collation);
 	for (i = 0; i < lengthof(t->columns) && t->columns[i]; i++)
 	{
 		t->attnums[i] = get_attnum(relid, t->columns[i]);
 		if (t->attnums[i] == InvalidAttrNumber)
 			elog(ERROR, "cmp.%s has no column \"%s\"", t->name, t->columns[i]);
 	}
-	t->relid = relid;			/* last: found completely */
-	return rel;
+	t->relid = relid;
+}
+
+/*
+ * Open the table and lock its index, finding both on first use.  Taking a
+ * lock reads the invalidations that arrived: if one was about the table or
+ * its index (LookupRelcacheCallback), what was found is stale, so find it
+ * again, as PostgreSQL does for a name it resolves (RangeVarGetRelidExtended).
+ */
+static Relation
+OpenTable(Table *t)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		CacheRegisterRelcacheCallback(LookupRelcacheCallback, (Datum) 0);
+		registered = true;
+	}
+	for (;;)
+	{
+		Relation	rel;
+		Oid			indexid;
+
+		if (!OidIsValid(t->relid))
+			FindTable(t);
+		indexid = t->indexid;
+		rel = try_table_open(t->relid, AccessShareLock);
+		if (rel == NULL)
+		{
+			t->relid = InvalidOid;
+			continue;
+		}
+		LockRelationOid(indexid, AccessShareLock);
+		if (OidIsValid(t->relid) && t->indexid == indexid)
+			return rel;
+		UnlockRelationOid(indexid, AccessShareLock);
+		table_close(rel, AccessShareLock);
+	}
 }
 
 /* A scan key on the table's key column (the first of its index). */
